@@ -1,0 +1,109 @@
+"""Typed configuration that round-trips to JSON, with ``key=value`` overrides from the command line."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+
+from vidsynth.errors import UserError
+
+
+@dataclass
+class DataConfig:
+    """What data to read and how to cut clips from it. Sizes the model needs (resolution, frames, classes) come
+    from here and the dataset, never from a second flag."""
+
+    name: str = "shapes"            # registered dataset name (`vidsynth datasets` lists them)
+    root: str | None = None         # dataset folder (videos, or MNIST IDX files for movingmnist)
+    annotations: str | None = None  # UCF101/HMDB51 split-file folder; default: searched in and beside root
+    split: str = "train"            # train | val | test
+    fold: int = 1                   # official split number of UCF101/HMDB51 (1-3)
+    val_fraction: float = 0.0       # share of train groups held out as val (deterministic, group-safe)
+    test_fraction: float = 0.0      # videofolder: share of groups held out as test
+    group: str = "file"             # videofolder split unit: file | mirror_pairs | a regex with one capture group
+    resolution: int = 64            # square output size
+    num_frames: int = 16
+    frame_stride: int = 1           # take every n-th source frame
+    start: str = "random"           # clip start: random | center
+    short: str = "drop"             # videos shorter than the clip: drop | loop | pad (repeat last frame)
+    crop: str = "center"            # center | random square crop after resizing the shorter side
+    flip: bool = False              # random horizontal flip
+    length: int = 10000             # synthetic datasets: number of training clips
+    background: str = "textured"    # shapes: plain | textured
+    cache: str = "auto"             # keep decoded videos in RAM: auto (if they fit cache_gb) | ram | none
+    cache_gb: float = 4.0
+    seed: int = 0                   # dataset content (synthetic data, splits) and clip sampling
+
+    def check(self) -> "DataConfig":
+        """Reject bad values before any work starts."""
+        from vidsynth.data.transforms import CROP_MODES, SHORT_POLICIES, START_MODES
+        choices = {"split": ("train", "val", "test"), "start": START_MODES, "short": SHORT_POLICIES,
+                   "crop": CROP_MODES, "background": ("plain", "textured"), "cache": ("auto", "ram", "none")}
+        for key, allowed in choices.items():
+            if getattr(self, key) not in allowed:
+                raise UserError(f"{key}={getattr(self, key)!r} is not valid: use one of {', '.join(allowed)}")
+        positive = ("resolution", "num_frames", "frame_stride", "length")
+        for key in positive:
+            if getattr(self, key) < 1:
+                raise UserError(f"{key} must be >= 1, got {getattr(self, key)}")
+        if self.fold not in (1, 2, 3):
+            raise UserError(f"fold must be 1, 2 or 3, got {self.fold}")
+        for key in ("val_fraction", "test_fraction"):
+            if not 0 <= getattr(self, key) < 1:
+                raise UserError(f"{key} must be in [0, 1), got {getattr(self, key)}")
+        if self.val_fraction + self.test_fraction >= 1:
+            raise UserError("val_fraction + test_fraction must leave some training data (sum < 1)")
+        return self
+
+
+def to_dict(cfg) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def from_dict(cls, values: dict):
+    """Build ``cls`` from a dict, rejecting unknown keys (a typo must not silently become a default)."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise UserError(f"unknown {cls.__name__} option(s) {', '.join(unknown)}; valid: {', '.join(sorted(names))}")
+    return cls(**values)
+
+
+def save_json(cfg, path: str | Path) -> None:
+    Path(path).write_text(json.dumps(to_dict(cfg), indent=2) + "\n")
+
+
+def _parse_value(text: str, annotation):
+    hints = typing.get_args(annotation) if isinstance(annotation, types.UnionType) else (annotation,)
+    if type(None) in hints and text.lower() in ("none", "null", ""):
+        return None
+    kind = next(h for h in hints if h is not type(None))
+    if kind is bool:
+        if text.lower() in ("1", "true", "yes", "on"):
+            return True
+        if text.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError("expected true or false")
+    return kind(text)
+
+
+def parse_overrides(cls, items: list[str] | tuple[str, ...]) -> dict:
+    """``["resolution=32", "flip=true"]`` -> typed dict for ``cls``; one clear error per bad item."""
+    hints = typing.get_type_hints(cls)
+    out = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep:
+            raise UserError(f"expected key=value, got {item!r} (e.g. resolution=64)")
+        if key not in hints:
+            raise UserError(f"unknown option {key!r}; valid: {', '.join(sorted(hints))}")
+        try:
+            out[key] = _parse_value(text.strip(), hints[key])
+        except ValueError as e:
+            raise UserError(f"bad value for {key}: {text!r} ({e})") from None
+    return out

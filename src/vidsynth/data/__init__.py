@@ -1,0 +1,45 @@
+"""Datasets, clip sampling and loading. ``build_dataset(DataConfig(...))`` or ``build_dataset(name="shapes")``."""
+
+from __future__ import annotations
+
+from vidsynth.config import DataConfig, from_dict
+from vidsynth.data.base import DATASETS, FileDataset, VideoDataset, VideoEntry, register_dataset, split_groups
+from vidsynth.data.loader import ClipSampler, make_loader
+from vidsynth.errors import EmptySplitError, UserError
+
+# importing the dataset modules fills the registry
+from vidsynth.data import folder, hmdb51, moving_mnist, shapes, ucf101  # noqa: E402,F401  isort: skip
+
+__all__ = ["DATASETS", "DataConfig", "ClipSampler", "FileDataset", "VideoDataset", "VideoEntry", "build_dataset",
+           "dataset_splits", "make_data_config", "make_loader", "register_dataset", "split_groups"]
+
+
+def make_data_config(name: str, **options) -> DataConfig:
+    """A checked DataConfig for dataset ``name``; options it does not read are an error, not silently ignored."""
+    if name not in DATASETS:
+        raise UserError(f"unknown dataset {name!r}; available: {', '.join(sorted(DATASETS))}")
+    unused = sorted(set(options) - set(DATASETS[name].options))
+    if unused:
+        raise UserError(f"dataset {name!r} does not take {', '.join(unused)}; "
+                        f"its options: {', '.join(DATASETS[name].options)}")
+    return from_dict(DataConfig, {"name": name, **options}).check()
+
+
+def build_dataset(cfg: DataConfig | None = None, **options) -> VideoDataset:
+    """The dataset a config describes: ``build_dataset(cfg)`` or ``build_dataset(name="shapes", resolution=32)``."""
+    cfg = cfg or make_data_config(options.pop("name", "shapes"), **options)
+    if cfg.name not in DATASETS:
+        raise UserError(f"unknown dataset {cfg.name!r}; available: {', '.join(sorted(DATASETS))}")
+    return DATASETS[cfg.name](cfg.check())
+
+
+def dataset_splits(cfg: DataConfig) -> dict[str, VideoDataset]:
+    """Every non-empty split of the dataset ``cfg`` describes: ``{"train": ..., "val": ..., "test": ...}``."""
+    import dataclasses
+    out = {}
+    for split in ("train", "val", "test"):
+        try:
+            out[split] = build_dataset(dataclasses.replace(cfg, split=split))
+        except EmptySplitError:
+            pass
+    return out

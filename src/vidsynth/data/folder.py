@@ -1,0 +1,58 @@
+"""``VideoFolder``: ``root/<class>/<video>``, where a video is a file PyAV decodes, a folder of frame images, or
+one PNG/JPG horizontal strip of square frames. Labels come from the class folder names (sorted)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from vidsynth.data.base import FileDataset, VideoEntry, register_dataset
+from vidsynth.data.video_io import natural_key, video_kind
+from vidsynth.errors import UserError
+
+
+def group_key(path: Path, rule: str) -> str:
+    """The split unit of a video: its own stem ('file'), the pair 2k/2k+1 of numbered mirror copies
+    ('mirror_pairs', the Weizmann/MoCoGAN layout), or the first capture group of a regex."""
+    if rule == "file":
+        return path.stem
+    if rule == "mirror_pairs":
+        if not path.stem.isdigit():
+            raise UserError(f"group=mirror_pairs needs numbered files, got {path.name}")
+        return str(int(path.stem) // 2)
+    match = re.search(rule, path.name)
+    return match.group(1) if match and match.groups() else path.stem
+
+
+def list_videos(folder: Path) -> list[Path]:
+    """Video files, frame folders and strips directly inside ``folder`` (hidden files ignored)."""
+    return sorted((p for p in folder.iterdir() if not p.name.startswith(".") and video_kind(p)),
+                  key=lambda p: natural_key(p.name))
+
+
+@register_dataset("videofolder")
+class VideoFolder(FileDataset):
+    description = ("any folder of videos: root/<class>/<files, frame folders or image strips>; "
+                   "train/val/test carved by val_fraction/test_fraction without splitting a group")
+    options = FileDataset.options + ("val_fraction", "test_fraction", "group")
+
+    def discover(self):
+        if self.cfg.group not in ("file", "mirror_pairs"):
+            try:
+                if re.compile(self.cfg.group).groups != 1:
+                    raise UserError(f"group={self.cfg.group!r} needs exactly one capture group, e.g. '_g(\\d+)_'")
+            except re.error as e:
+                raise UserError(f"group={self.cfg.group!r} is not a valid regex: {e}") from None
+        class_dirs = sorted((p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".")
+                             and video_kind(p) != "frames"), key=lambda p: natural_key(p.name))
+        if not class_dirs:  # a flat folder of videos is one class
+            class_dirs = [self.root]
+        names, entries = [], []
+        for d in class_dirs:
+            videos = list_videos(d)
+            if videos:
+                entries += [VideoEntry(p, len(names), group_key(p, self.cfg.group)) for p in videos]
+                names.append(d.name)
+        if not entries:
+            raise UserError(f"no videos found in {self.root}: expected root/<class>/<video files>")
+        return names, self.carve(entries, ("val", "test"))

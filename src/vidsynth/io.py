@@ -1,0 +1,120 @@
+"""Writing videos and grids: mp4 (H.264, yuv420p), webm/mkv/avi, gif, and PNG frame grids.
+
+Library videos are float ``[B, C, T, H, W]`` in [-1, 1]; uint8 ``[T, H, W, 3]`` exists only here and in decoding.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import av
+import numpy as np
+import torch
+from PIL import Image
+
+# codec and pixel format per container; yuv420p is what every player decodes
+_CODECS = {
+    ".mp4": ("libx264", "yuv420p"), ".mov": ("libx264", "yuv420p"), ".mkv": ("libx264", "yuv420p"),
+    ".m4v": ("libx264", "yuv420p"), ".webm": ("libvpx-vp9", "yuv420p"), ".avi": ("mpeg4", "yuv420p"),
+}
+VIDEO_OUT_EXTS = frozenset(_CODECS) | {".gif"}
+IMAGE_OUT_EXTS = frozenset({".png", ".jpg", ".jpeg"})
+
+
+def to_uint8(videos: torch.Tensor) -> torch.Tensor:
+    """float ``[B, C, T, H, W]`` (or ``[C, T, H, W]``) in [-1, 1] -> uint8 ``[B, T, H, W, 3]``.
+
+    Single-channel videos are repeated to RGB.
+    """
+    if videos.ndim == 4:
+        videos = videos[None]
+    assert videos.ndim == 5 and videos.shape[1] in (1, 3), f"expected [B, C, T, H, W], got {tuple(videos.shape)}"
+    videos = videos.detach().float().cpu()
+    videos = ((videos + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+    return videos.expand(-1, 3, -1, -1, -1).permute(0, 2, 3, 4, 1).contiguous()
+
+
+def _as_uint8_batch(videos) -> torch.Tensor:
+    """Accepts float ``[B, C, T, H, W]``/``[C, T, H, W]`` in [-1, 1] or uint8 ``[B, T, H, W, 3]``/``[T, H, W, 3]``."""
+    if isinstance(videos, np.ndarray):
+        videos = torch.from_numpy(videos)
+    if videos.dtype == torch.uint8:
+        return videos[None] if videos.ndim == 4 else videos
+    return to_uint8(videos)
+
+
+def frame_grid(videos, pad: int = 2, max_frames: int | None = None) -> torch.Tensor:
+    """PNG-style grid: rows = videos, columns = frames. Returns uint8 ``[H', W', 3]`` (white separators)."""
+    v = _as_uint8_batch(videos)[:, :max_frames]
+    b, t, h, w, _ = v.shape
+    grid = torch.full((b * (h + pad) + pad, t * (w + pad) + pad, 3), 255, dtype=torch.uint8)
+    for i in range(b):
+        for j in range(t):
+            y, x = pad + i * (h + pad), pad + j * (w + pad)
+            grid[y: y + h, x: x + w] = v[i, j]
+    return grid
+
+
+def tile_videos(videos, nrow: int | None = None, pad: int = 2) -> torch.Tensor:
+    """Several videos side by side in one video: uint8 ``[T, H', W', 3]``, ``nrow`` videos per row."""
+    v = _as_uint8_batch(videos)
+    b, t, h, w, _ = v.shape
+    nrow = nrow or math.ceil(math.sqrt(b))
+    rows = math.ceil(b / nrow)
+    out = torch.full((t, rows * (h + pad) + pad, nrow * (w + pad) + pad, 3), 255, dtype=torch.uint8)
+    for i in range(b):
+        y, x = pad + (i // nrow) * (h + pad), pad + (i % nrow) * (w + pad)
+        out[:, y: y + h, x: x + w] = v[i]
+    return out
+
+
+def write_image(path: str | Path, image) -> Path:
+    """Write uint8 ``[H, W, 3]`` as PNG/JPG."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.asarray(image, dtype=np.uint8)).save(path)
+    return path
+
+
+def write_video(path: str | Path, frames, fps: float = 8.0, crf: int = 18) -> Path:
+    """Write uint8 ``[T, H, W, 3]`` frames; the container comes from the suffix (.mp4, .webm, .mkv, .mov, .avi, .gif).
+
+    yuv420p needs even sizes: odd heights/widths are padded by repeating the last row/column.
+    """
+    path = Path(path)
+    frames = np.asarray(frames, dtype=np.uint8)
+    assert frames.ndim == 4 and frames.shape[-1] == 3, f"expected [T, H, W, 3], got {frames.shape}"
+    suffix = path.suffix.lower()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".gif":
+        images = [Image.fromarray(f) for f in frames]
+        images[0].save(path, save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0)
+        return path
+    if suffix not in _CODECS:
+        raise ValueError(f"cannot write {suffix!r} videos; use one of {', '.join(sorted(VIDEO_OUT_EXTS))}")
+    codec, pix_fmt = _CODECS[suffix]
+    t, h, w, _ = frames.shape
+    frames = np.pad(frames, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream(codec, rate=round(fps))
+        stream.width, stream.height, stream.pix_fmt = w + w % 2, h + h % 2, pix_fmt
+        if codec == "libx264":
+            stream.options = {"crf": str(crf)}
+        elif codec == "libvpx-vp9":
+            stream.options = {"crf": str(crf + 12), "b": "0", "deadline": "realtime"}
+        for f in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")))
+        container.mux(stream.encode(None))
+    return path
+
+
+def save_videos(path: str | Path, videos, fps: float = 8.0, nrow: int | None = None) -> Path:
+    """Save a batch for people to look at: ``.png``/``.jpg`` -> frame grid (rows = videos, columns = frames),
+    a video suffix -> all videos tiled in one clip. Accepts float ``[B, C, T, H, W]`` in [-1, 1] or uint8."""
+    suffix = Path(path).suffix.lower()
+    if suffix in IMAGE_OUT_EXTS:
+        return write_image(path, frame_grid(videos))
+    if suffix in VIDEO_OUT_EXTS:
+        return write_video(path, tile_videos(videos, nrow=nrow), fps=fps)
+    raise ValueError(f"unknown output type {suffix!r}: use .png, .jpg, {', '.join(sorted(VIDEO_OUT_EXTS))}")
