@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from vidsynth.config import DataConfig, from_dict
-from vidsynth.data.base import DATASETS, FileDataset, VideoDataset, VideoEntry, register_dataset, split_groups
+from vidsynth.data.base import DATASETS, NoUsableVideosError, FileDataset, VideoDataset, VideoEntry, register_dataset, split_groups
 from vidsynth.data.loader import ClipSampler, make_loader
 from vidsynth.errors import EmptySplitError, UserError
 
@@ -33,13 +33,20 @@ def build_dataset(cfg: DataConfig | None = None, **options) -> VideoDataset:
     return DATASETS[cfg.name](cfg.check())
 
 
-def dataset_splits(cfg: DataConfig) -> dict[str, VideoDataset]:
-    """Every non-empty split of the dataset ``cfg`` describes: ``{"train": ..., "val": ..., "test": ...}``."""
+def dataset_splits(cfg: DataConfig, reports: bool = False) -> dict:
+    """Every split the dataset ``cfg`` describes: ``{"train": ..., "val": ..., "test": ...}``, leaving out splits
+    the config leaves empty. With ``reports=True``, each split's ``report()`` instead of the dataset, including
+    splits whose every video is unusable (for `vidsynth prepare`)."""
     import dataclasses
     out = {}
     for split in ("train", "val", "test"):
         try:
-            out[split] = build_dataset(dataclasses.replace(cfg, split=split))
+            ds = build_dataset(dataclasses.replace(cfg, split=split))
+            out[split] = ds.report() if reports else ds
         except EmptySplitError:
             pass
+        except NoUsableVideosError as e:
+            if not reports:
+                raise
+            out[split] = e.report
     return out

@@ -32,6 +32,14 @@ FILE_OPTIONS = ("start", "short", "crop", "flip", "cache", "cache_gb")
 DATASETS: dict[str, type["VideoDataset"]] = {}
 
 
+class NoUsableVideosError(UserError):
+    """Every video of a split was unreadable or too short; ``report`` lists them (for `vidsynth prepare`)."""
+
+    def __init__(self, message: str, report: dict):
+        super().__init__(message)
+        self.report = report
+
+
 def register_dataset(name: str):
     """Class decorator: make a dataset available under ``name`` (its CLI name)."""
     def deco(cls):
@@ -170,9 +178,10 @@ class FileDataset(VideoDataset):
                 self.infos.append(info)
         self._warn_skipped(len(entries), span)
         if not self.entries:
-            raise UserError(f"no usable videos in the {cfg.split} split of {self.root}"
-                            + (f" (all shorter than {span} frames: try short=loop or fewer num_frames)"
-                               if self.too_short else ""))
+            raise NoUsableVideosError(
+                f"no usable videos in the {cfg.split} split of {self.root}"
+                + (f" ({len(self.too_short)} shorter than {span} frames: try short=loop or fewer num_frames)"
+                   if self.too_short else ""), self.report())
         self._cache: dict[int, torch.Tensor] = {}
         self.cache_enabled = cfg.cache == "ram" or (cfg.cache == "auto" and self.cache_bytes() <= cfg.cache_gb * 2**30)
 
@@ -207,6 +216,9 @@ class FileDataset(VideoDataset):
         return [e.label for e in self.entries]
 
     def report(self) -> dict:
+        if not self.entries:
+            return {"clips": 0, "per_class": {}, "bad": [(str(p), why) for p, why in self.bad],
+                    "too_short": [str(p) for p in self.too_short]}
         return {**super().report(), "bad": [(str(p), why) for p, why in self.bad],
                 "too_short": [str(p) for p in self.too_short]}
 

@@ -43,9 +43,10 @@ class VideoFolder(FileDataset):
                     raise UserError(f"group={self.cfg.group!r} needs exactly one capture group, e.g. '_g(\\d+)_'")
             except re.error as e:
                 raise UserError(f"group={self.cfg.group!r} is not a valid regex: {e}") from None
-        class_dirs = sorted((p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".")
-                             and video_kind(p) != "frames"), key=lambda p: natural_key(p.name))
-        if not class_dirs:  # a flat folder of videos is one class
+        # subfolders of root are always classes (a class folder of image strips looks like a frame folder)
+        class_dirs = sorted((p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".")),
+                            key=lambda p: natural_key(p.name))
+        if not class_dirs:  # a flat folder of video files is one class
             class_dirs = [self.root]
         names, entries = [], []
         for d in class_dirs:
