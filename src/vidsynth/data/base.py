@@ -181,7 +181,7 @@ class FileDataset(VideoDataset):
             raise NoUsableVideosError(
                 f"no usable videos in the {cfg.split} split of {self.root}"
                 + (f" ({len(self.too_short)} shorter than {span} frames: try short=loop or fewer num_frames)"
-                   if self.too_short else ""), self.report())
+                   if self.too_short else "; is root the folder that holds the class folders?"), self.report())
         self._cache: dict[int, torch.Tensor] = {}
         self.cache_enabled = cfg.cache == "ram" or (cfg.cache == "auto" and self.cache_bytes() <= cfg.cache_gb * 2**30)
 
