@@ -66,6 +66,7 @@ class VideoDataset(Dataset):
     def __init__(self, cfg: DataConfig):
         self.cfg = cfg.check()
         self.class_names: list[str] = []
+        self.failed: set[int] = set()  # indices whose file broke after indexing (per process)
 
     @property
     def num_classes(self) -> int:
@@ -89,14 +90,16 @@ class VideoDataset(Dataset):
             raise IndexError(f"index {index} out of range for {len(self)} clips")
         generator = torch.Generator().manual_seed(seed)
         for attempt in range(self.max_retries):
-            try:
-                sample = self.load(index, generator)
-                sample["index"] = index
-                return sample
-            except VideoError as e:
-                # a file that broke after indexing: log it and serve another clip rather than stop training
-                log.warning("skipping unreadable video %s (%s); using another clip", self.describe(index), e)
-                index = seed_for(seed, attempt) % len(self)
+            if index not in self.failed:
+                try:
+                    sample = self.load(index, generator)
+                    sample["index"] = index
+                    return sample
+                except VideoError as e:
+                    # a file that broke after indexing: log it once and serve other clips rather than stop training
+                    self.failed.add(index)
+                    log.warning("skipping unreadable video %s (%s); using another clip", self.describe(index), e)
+            index = seed_for(seed, attempt) % len(self)
         raise RuntimeError(f"{self.max_retries} videos in a row failed to decode; check the dataset files")
 
     def describe(self, index: int) -> str:
