@@ -68,11 +68,12 @@ def reference_step_rate(batch: int, num_frames: int, resolution: int, steps: int
     def block(cin, cout, transpose=False):
         conv = (nn.ConvTranspose3d if transpose else nn.Conv3d)(cin, cout, 4, 2, 1, bias=False)
         return [conv, nn.BatchNorm3d(cout), nn.ReLU() if transpose else nn.LeakyReLU(0.2)]
-    g = nn.Sequential(nn.ConvTranspose3d(100, 512, (2, 4, 4)), nn.BatchNorm3d(512), nn.ReLU(),
+    first = (num_frames // 16, resolution // 16, resolution // 16)  # four x2 upsamplings reach the clip size
+    g = nn.Sequential(nn.ConvTranspose3d(100, 512, first), nn.BatchNorm3d(512), nn.ReLU(),
                       *block(512, 256, True), *block(256, 128, True), *block(128, 64, True),
                       nn.ConvTranspose3d(64, 3, 4, 2, 1), nn.Tanh())
     d = nn.Sequential(nn.Conv3d(3, 64, 4, 2, 1), nn.LeakyReLU(0.2), *block(64, 128), *block(128, 256),
-                      *block(256, 512), nn.Conv3d(512, 1, (num_frames // 16, resolution // 16, resolution // 16)))
+                      *block(256, 512), nn.Conv3d(512, 1, first))
     opt_g, opt_d = (torch.optim.Adam(m.parameters(), 2e-4, betas=(0.5, 0.999)) for m in (g, d))
     real = torch.rand(batch, 3, num_frames, resolution, resolution) * 2 - 1
     bce = nn.BCEWithLogitsLoss()
