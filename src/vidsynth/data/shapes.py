@@ -72,7 +72,9 @@ class ShapeClip:
 
     @property
     def caption(self) -> str:
-        return f"a {list(COLOURS)[self.colour]} {SHAPES[self.shape]} moves {DIRECTIONS[self.direction]}"
+        colour = list(COLOURS)[self.colour]
+        article = "an" if colour[0] in "aeiou" else "a"
+        return f"{article} {colour} {SHAPES[self.shape]} moves {DIRECTIONS[self.direction]}"
 
     @property
     def velocity(self) -> tuple[float, float]:
