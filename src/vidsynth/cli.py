@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import sys
+import textwrap
 from pathlib import Path
 
 import click
@@ -38,9 +39,9 @@ def datasets():
     from vidsynth.data import DATASETS
     defaults = DataConfig()
     for name, cls in sorted(DATASETS.items()):
-        click.echo(f"{name}\n  {cls.description}")
-        for key in cls.options:
-            click.echo(f"    {key}={getattr(defaults, key)}")
+        options = " ".join(f"{key}={getattr(defaults, key)}" for key in cls.options)
+        click.echo(f"{name}\n" + textwrap.fill(cls.description, 100, initial_indent="  ", subsequent_indent="  "))
+        click.echo(textwrap.fill(options, 100, initial_indent="  options: ", subsequent_indent="    "))
 
 
 @cli.command(context_settings={"ignore_unknown_options": True})
