@@ -23,9 +23,9 @@ import numpy as np
 import torch
 
 from vidsynth.config import DataConfig
-from vidsynth.data.base import CLIP_OPTIONS, VideoDataset, register_dataset, seed_for
-from vidsynth.data.shapes import bounce
-from vidsynth.data.transforms import clip_span, resize_short_side, to_model_range
+from vidsynth.data.base import register_dataset
+from vidsynth.data.synthetic import SyntheticDataset, bounce
+from vidsynth.data.transforms import resize_short_side, to_model_range
 from vidsynth.errors import UserError
 
 CANVAS = 64
@@ -88,17 +88,16 @@ def read_mnist(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.nda
 
 
 @register_dataset("movingmnist")
-class MovingMNIST(VideoDataset):
+class MovingMNIST(SyntheticDataset):
     """Two bouncing MNIST digits; label = the ordered digit pair (100 classes "00" to "99").
 
-    Splits: train has ``length`` clips; val and test have ``SPLIT_SIZES`` clips (test: the size of the standard
-    Moving MNIST test set). Each split is its own seed stream (the split name is part of every clip's seed); val
-    draws from the train digit pool, test from the disjoint test pool.
+    Splits: test has the size of the standard Moving MNIST test set; val draws from the train digit pool, test
+    from the disjoint test pool.
     """
 
     description = ("Moving MNIST (Srivastava et al. 2015): two MNIST digits bouncing in a 64x64 canvas, generated "
                    "from the MNIST IDX files in root; label = digit pair 00-99")
-    options = CLIP_OPTIONS + ("root", "length")
+    options = SyntheticDataset.options + ("root",)
     SPLIT_SIZES = {"val": 1000, "test": 10000}
 
     def __init__(self, cfg: DataConfig):
@@ -114,8 +113,6 @@ class MovingMNIST(VideoDataset):
         self.pool_indices = torch.from_numpy(indices)  # [N] positions in the `pool_file` MNIST set
         self.images = torch.from_numpy(images[indices])
         self.digit_labels = torch.from_numpy(labels[indices]).long()
-        self._times = torch.arange(0, clip_span(cfg.num_frames, cfg.frame_stride), cfg.frame_stride,
-                                   dtype=torch.float32)
 
     @staticmethod
     def _pool(root: Path, split: str) -> tuple[str, np.ndarray, np.ndarray, np.ndarray]:
@@ -136,13 +133,10 @@ class MovingMNIST(VideoDataset):
                             f"train-*, t10k digits from {T10K_SPLIT} on are the test pool)")
         return name, indices, images, labels
 
-    def __len__(self) -> int:
-        return self.cfg.length if self.cfg.split == "train" else self.SPLIT_SIZES[self.cfg.split]
-
     def _draw(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Clip ``index``: pool positions of its two digits ``[2]``, start corners ``[4]`` (x1, y1, x2, y2) and
         velocities ``[4]`` in canvas pixels. The digits are drawn first, so ``labels()`` is as cheap as this."""
-        generator = torch.Generator().manual_seed(seed_for(self.cfg.seed, self.name, self.cfg.split, index))
+        generator = torch.Generator().manual_seed(self.clip_seed(index))
         picks = torch.randint(len(self.images), (2,), generator=generator)
         start = torch.rand(4, generator=generator) * (CANVAS - DIGIT)
         theta = torch.rand(2, generator=generator) * (2 * math.pi)
@@ -166,13 +160,15 @@ class MovingMNIST(VideoDataset):
         # `generator` is for augmentation and a synthetic clip has none: the content comes from the clip's own
         # seed, so it is the same whichever sampler key asked for it
         picks, start, velocity = self._draw(index)
-        corners = bounce(start, velocity, self._times, 0, CANVAS - DIGIT).round().long().view(-1, 2, 2)  # [T, 2, xy]
+        corners = bounce(start, velocity, self.frame_times, 0, CANVAS - DIGIT)
+        corners = corners.round().long().view(-1, 2, 2)                                          # [T, 2, xy]
         # paste both digits into every frame with one indexed write: layer [T, 2, 64, 64], one digit per layer
         offsets = torch.arange(DIGIT)
         rows = (corners[..., 1, None] + offsets)[..., :, None]                                    # [T, 2, 28, 1]
         cols = (corners[..., 0, None] + offsets)[..., None, :]                                    # [T, 2, 1, 28]
-        frame, digit = torch.arange(len(self._times)).view(-1, 1, 1, 1), torch.arange(2).view(1, -1, 1, 1)
-        layers = torch.zeros(len(self._times), 2, CANVAS, CANVAS, dtype=torch.uint8)
+        num = len(self.frame_times)
+        frame, digit = torch.arange(num).view(-1, 1, 1, 1), torch.arange(2).view(1, -1, 1, 1)
+        layers = torch.zeros(num, 2, CANVAS, CANVAS, dtype=torch.uint8)
         layers[frame, digit, rows, cols] = self.images[picks]
         video = layers.amax(dim=1)[..., None]                                                     # [T, 64, 64, 1]
         video = resize_short_side(video, self.cfg.resolution)

@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 
 from vidsynth.config import DataConfig
-from vidsynth.data.base import CLIP_OPTIONS, VideoDataset, register_dataset, seed_for
-from vidsynth.data.transforms import clip_span
+from vidsynth.data.base import register_dataset
+from vidsynth.data.synthetic import SyntheticDataset, bounce
 
 SHAPES = ("circle", "square", "triangle", "diamond", "star")
 COLOURS = {  # RGB in [0, 1]: saturated and bright (one channel >= 0.9), so they stand out from the dark backgrounds
@@ -38,18 +38,6 @@ BACKGROUND = (0.05, 0.35)    # each channel of the background's base colour: dar
 CONTRAST = (0.04, 0.10)      # amplitude of the textured background's pattern around its base colour
 PATTERN_FREQ = (2.0, 6.0)    # texture cycles (or noise cells) per frame side
 NOISE_CELLS = 7              # the largest smooth-noise grid (drawn at full size always, so draws never shift)
-
-
-def bounce(start: torch.Tensor, velocity: torch.Tensor, times: torch.Tensor, low: float, high: float) -> torch.Tensor:
-    """Positions ``[T, D]`` at ``times`` ``[T]`` of points starting at ``start`` ``[D]`` with ``velocity`` ``[D]``
-    (per frame), reflected elastically off walls at ``low`` and ``high`` (``low < high``) on every axis.
-
-    Closed form instead of a step-by-step simulation: a bounced path is the free path folded into
-    ``[low, high]`` like a triangle wave, so every frame is computed at once and a stride just samples it.
-    """
-    span = high - low
-    free = (start + velocity * times[:, None] - low) % (2 * span)
-    return low + span - (free - span).abs()
 
 
 @dataclass(frozen=True)
@@ -147,33 +135,24 @@ assert tuple(SDF) == SHAPES
 
 
 @register_dataset("shapes")
-class Shapes(VideoDataset):
-    """Coloured sprites bouncing around; label = shape. No files needed.
-
-    Splits: train has ``length`` clips; val and test have ``SPLIT_SIZES`` clips. Each split is its own seed
-    stream (the split name is part of every clip's seed), so the three never share a clip.
-    """
+class Shapes(SyntheticDataset):
+    """Coloured sprites bouncing around; label = shape. No files needed."""
 
     description = ("synthetic, no files: a coloured circle/square/triangle/diamond/star moving in one of 8 directions "
                    "and bouncing off the borders, on a plain or textured background; label = shape")
-    options = CLIP_OPTIONS + ("length", "background")
+    options = SyntheticDataset.options + ("background",)
     SPLIT_SIZES = {"val": 500, "test": 1000}
 
     def __init__(self, cfg: DataConfig):
         super().__init__(cfg)
         self.class_names = list(SHAPES)
-        # pixel centres, broadcastable to [T, R, R]; the source frames a clip keeps (every stride-th)
+        # pixel centres, broadcastable to [T, R, R]
         centres = torch.arange(cfg.resolution, dtype=torch.float32) + 0.5
         self._x, self._y = centres.view(1, 1, -1), centres.view(1, -1, 1)
-        self._times = torch.arange(0, clip_span(cfg.num_frames, cfg.frame_stride), cfg.frame_stride,
-                                   dtype=torch.float32)
-
-    def __len__(self) -> int:
-        return self.cfg.length if self.cfg.split == "train" else self.SPLIT_SIZES[self.cfg.split]
 
     def clip(self, index: int) -> ShapeClip:
         """What clip ``index`` of this split shows (no rendering)."""
-        return draw_clip(seed_for(self.cfg.seed, self.name, self.cfg.split, index))
+        return draw_clip(self.clip_seed(index))
 
     def labels(self) -> list[int]:
         return [self.clip(i).shape for i in range(len(self))]
@@ -190,7 +169,7 @@ class Shapes(VideoDataset):
         radius = clip.size * res / 2
         start = torch.tensor(clip.start) * res
         velocity = torch.tensor(clip.velocity) * res
-        centre = bounce(start, velocity, self._times, radius, res - radius)                  # [T, 2]
+        centre = bounce(start, velocity, self.frame_times, radius, res - radius)             # [T, 2]
         x = self._x - centre[:, 0, None, None]                                               # [T, 1, R]
         y = self._y - centre[:, 1, None, None]                                               # [T, R, 1]
         coverage = (0.5 - SDF[SHAPES[clip.shape]](x, y, radius)).clamp_(0, 1)                # [T, R, R]
