@@ -79,7 +79,8 @@ def test_clip_format_and_split_sizes():
     assert video.max() - video.min() > 1  # a bright sprite on a dark background, not a blank clip
     assert sample["index"] == 0 and isinstance(sample["label"], int) and isinstance(sample["motion"], int)
     assert 0 <= sample["label"] < ds.num_classes == 5 and 0 <= sample["motion"] < 8
-    assert isinstance(sample["caption"], str) and sample["caption"].split()[0] == ("an" if sample["caption"].split()[1] == "orange" else "a")
+    words = sample["caption"].split()
+    assert isinstance(sample["caption"], str) and words[0] == ("an" if words[1] == "orange" else "a")
     assert (ds.resolution, ds.num_frames) == (32, 8)
     assert len(ds) == 123
     assert len(_shapes(split="val", length=123)) == 500 and len(_shapes(split="test", length=123)) == 1000

@@ -42,5 +42,6 @@ def test_make_clip_range_layout_and_flip():
     clip = make_clip(video, 16)
     assert clip.shape == (3, 4, 16, 16) and clip.dtype == torch.float32
     assert clip.min() == -1 and clip.max() == 1 and clip[0, 0, 0, 0] == 1 and clip[0, 0, 0, 15] == -1
-    flipped = [make_clip(video, 16, flip=True, generator=torch.Generator().manual_seed(s))[0, 0, 0, 0] for s in range(20)]
+    flipped = [make_clip(video, 16, flip=True, generator=torch.Generator().manual_seed(s))[0, 0, 0, 0]
+               for s in range(20)]
     assert {float(v) for v in flipped} == {-1.0, 1.0}  # some flipped, some not

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from vidsynth.config import DataConfig, from_dict
-from vidsynth.data.base import DATASETS, NoUsableVideosError, FileDataset, VideoDataset, VideoEntry, register_dataset, split_groups
+from vidsynth.data.base import (DATASETS, FileDataset, NoUsableVideosError, VideoDataset, VideoEntry, register_dataset,
+                                split_groups)
 from vidsynth.data.loader import ClipSampler, make_loader
 from vidsynth.errors import EmptySplitError, UserError
 
