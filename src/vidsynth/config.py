@@ -60,6 +60,57 @@ class DataConfig:
         return self
 
 
+@dataclass
+class ModelConfig:
+    """Architecture. ``resolution``, ``num_frames`` and ``num_classes`` are filled from the dataset when training
+    starts and saved in the run's config.json, so sampling and export rebuild the model without the data."""
+
+    name: str = "mocogan"           # registered family: vgan | mocogan
+    z_dim: int = 128                # latent size (vgan) / content code size (mocogan)
+    motion_dim: int = 16            # mocogan: motion noise and GRU state size per frame
+    g_channels: int = 32            # generator width at full resolution; doubles per halving, capped
+    d_channels: int = 32            # discriminator width at full resolution; doubles per halving, capped
+    max_channels: int = 512
+    two_stream: bool = False        # vgan: foreground video + mask over a static background (Vondrick et al.)
+    image_frames: int = 4           # mocogan: frames per clip the image discriminator sees
+    g_spectral_norm: bool = False
+    d_spectral_norm: bool = True
+    resolution: int = 0             # from the dataset
+    num_frames: int = 0             # from the dataset
+    num_classes: int = 0            # from the dataset (0 = unconditional)
+    channels: int = 3
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation and the run's bookkeeping."""
+
+    loss: str = "ns"                # ns (non-saturating cross-entropy) | lsgan | hinge | wgan | wgan-gp
+    r1_gamma: float = 0.0           # R1 penalty weight on real data (0 = off)
+    gp_lambda: float = 10.0         # wgan-gp gradient penalty weight
+    clip: float = 0.01              # wgan weight clipping
+    n_critic: int = 1               # discriminator updates per generator update
+    content_l2: float = 0.0         # lambda of ||G(z) - x||^2 toward the paired real batch (0 = off)
+    augment: str = ""               # DiffAugment policy, e.g. "color,translation,cutout" (same for every frame)
+    ema: float = 0.999              # EMA decay of the generator weights (0 = off)
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    batch_size: int = 16            # global batch per update (split across processes and accum steps)
+    accum: int = 1                  # gradient accumulation micro-batches per update
+    steps: int = 2000               # generator updates
+    sample_every: int = 250
+    checkpoint_every: int = 250
+    keep_checkpoints: int = 3
+    log_every: int = 10
+    num_samples: int = 8            # fixed-seed clips in each samples/ grid and mp4
+    num_workers: int = 0
+    seed: int = 0
+    device: str = "auto"            # auto | cpu | cuda
+    precision: str = "fp32"         # fp32 | bf16 | fp16 (autocast, only where the device runs it natively)
+
+
 def to_dict(cfg) -> dict:
     return dataclasses.asdict(cfg)
 
