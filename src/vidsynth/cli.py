@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import sys
 import textwrap
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from vidsynth.config import DataConfig, parse_overrides
+from vidsynth.config import DataConfig, ModelConfig, TrainConfig, parse_overrides
 from vidsynth.errors import UserError
 
 OPTIONS_HELP = "Dataset options as key=value (see `vidsynth datasets`)."
@@ -110,6 +111,184 @@ def show(dataset, options, out, num, fps):
         click.echo(f"  [{c['index']}] {ds.class_names[c['label']]}{caption}")
 
 
+PRESETS = Path(__file__).parent / "configs"
+SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
+# train settings that may change on --resume (they do not change the math of the run)
+RESUMABLE = {"steps", "sample_every", "checkpoint_every", "log_every", "keep_checkpoints", "num_workers", "device"}
+
+
+def _split_overrides(items) -> dict[str, list[str]]:
+    """``model.z_dim=64`` or a bare key that only one config has -> ``{"model": ["z_dim=64"], ...}``."""
+    out = {name: [] for name in SECTIONS}
+    for item in items:
+        key = item.partition("=")[0]
+        section, dot, field = key.partition(".")
+        if dot:
+            if section not in SECTIONS:
+                raise UserError(f"{item!r}: prefix must be one of {', '.join(SECTIONS)} (e.g. train.steps=100)")
+            out[section].append(f"{field}={item.partition('=')[2]}")
+            continue
+        owners = [n for n, cls in SECTIONS.items() if key.replace("-", "_") in {f.name for f in
+                                                                                 dataclasses.fields(cls)}]
+        if len(owners) != 1:
+            hint = f"say {' or '.join(f'{o}.{key}' for o in owners)}" if owners else "see `vidsynth train --help`"
+            raise UserError(f"{item!r}: {'ambiguous' if owners else 'unknown option'}; {hint}")
+        out[owners[0]].append(item)
+    return out
+
+
+def _load_preset(name: str) -> dict:
+    path = PRESETS / f"{name}.json"
+    if not path.is_file():
+        names = ", ".join(sorted(p.stem for p in PRESETS.glob("*.json")))
+        raise UserError(f"unknown preset {name!r}; available: {names}")
+    return json.loads(path.read_text())
+
+
+def _run_config(preset, data, model, overrides):
+    from vidsynth.data import DATASETS
+    from vidsynth.training.loop import RunConfig
+    base = _load_preset(preset) if preset else {}
+    sections = {k: dict(base.get(k, {})) for k in SECTIONS}
+    if data and data != sections["data"].get("name", data):
+        # another dataset: keep the preset's clip settings, drop options of the preset's dataset
+        keep = ("resolution", "num_frames", "frame_stride")
+        sections["data"] = {k: v for k, v in sections["data"].items() if k in keep}
+    if data:
+        sections["data"]["name"] = data
+    if model:
+        sections["model"]["name"] = model
+    for section, items in _split_overrides(overrides).items():
+        sections[section].update(parse_overrides(SECTIONS[section], items))
+    name = sections["data"].get("name", DataConfig.name)
+    from vidsynth.data import make_data_config
+    options = {k: v for k, v in sections["data"].items() if k != "name"}
+    data_cfg = make_data_config(name, **options)
+    if name not in DATASETS:
+        raise UserError(f"unknown dataset {name!r}")
+    from vidsynth.config import from_dict
+    return RunConfig(data_cfg, from_dict(ModelConfig, sections["model"]), from_dict(TrainConfig, sections["train"]))
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.argument("overrides", nargs=-1)
+@click.option("--preset", default=None, help="Named preset: quick, mmnist64, weizmann64, ucf101-128.")
+@click.option("--data", default=None, help="Dataset name (default: the preset's, else shapes).")
+@click.option("--model", default=None, help="Model family: vgan, mocogan (default: the preset's, else mocogan).")
+@click.option("--outdir", default="runs", type=click.Path(file_okay=False, path_type=Path),
+              help="Where numbered run folders are made.")
+@click.option("--resume", default=None, help="A run folder to continue from its latest checkpoint, or 'latest'.")
+@click.option("--nproc", default=1, type=click.IntRange(1, 64), help="Processes (torch.distributed via torchrun).")
+@click.option("--dry-run", is_flag=True, help="Print the resolved config and stop.")
+def train(overrides, preset, data, model, outdir, resume, nproc, dry_run):
+    """Train a video GAN. Options are key=value words: a bare key if only one of data/model/train has it, else
+    prefixed (data.seed=1, train.seed=1).
+
+    \b
+    Examples:
+      vidsynth train --preset quick
+      vidsynth train --preset weizmann64 train.steps=5000 loss=hinge
+      vidsynth train --data videofolder root=clips/ resolution=64 --model vgan
+      vidsynth train --resume latest steps=2000
+      vidsynth train --preset quick --nproc 2
+    """
+    from vidsynth.training.loop import RunConfig, latest_run
+    from vidsynth.training.loop import train as run_training
+    if nproc > 1:
+        import os
+        import subprocess
+        args = [a for a in sys.argv[1:] if not a.startswith("--nproc")]
+        args = [a for i, a in enumerate(args) if not (i and args[i - 1] == "--nproc")]
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+               "-m", "vidsynth.train", *args[1:]]
+        sys.exit(subprocess.call(cmd, env={**os.environ, "OMP_NUM_THREADS": os.environ.get(
+            "OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))}))
+    if resume:
+        if preset or data or model:
+            raise UserError("--resume takes the run's own config; only train settings like steps=N may change")
+        run_dir = latest_run(outdir) if resume == "latest" else Path(resume)
+        cfg = RunConfig.load(run_dir)
+        changes = _split_overrides(overrides)
+        if changes["data"] or changes["model"] or any(i.partition("=")[0].removeprefix("train.") not in RESUMABLE
+                                                      for i in changes["train"]):
+            raise UserError(f"on --resume only {', '.join(sorted(RESUMABLE))} may change")
+        cfg.train = dataclasses.replace(cfg.train, **parse_overrides(TrainConfig, changes["train"]))
+    else:
+        run_dir = None
+        cfg = _run_config(preset, data, model, overrides)
+    click.echo(json.dumps(cfg.to_dict(), indent=2))
+    if dry_run:
+        return
+    out = run_training(cfg, outdir=outdir, resume=run_dir)
+    if out is not None:
+        click.echo(f"run folder: {out}")
+
+
+@cli.command()
+@click.argument("source", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--seeds", default="0-7", help="Seeds, e.g. 0-15 or 1,5,9-11: seed k is the same video alone or in "
+                                              "a batch.")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
+@click.option("--format", "fmt", default="mp4", type=click.Choice(["mp4", "gif", "grid"]),
+              help="One file per seed (mp4/gif) or one PNG grid (rows = seeds).")
+@click.option("--class", "class_name", default=None, help="Class name for a conditional model (default: seed k "
+                                                           "shows class k mod classes).")
+@click.option("--truncation", default=1.0, type=click.FloatRange(0, 2), help="Scale latents toward their mean.")
+@click.option("--frames", default=None, type=click.IntRange(1, 4096), help="Frames per video (latent-motion "
+                                                                            "models can go longer than trained).")
+@click.option("--fps", default=8.0, type=click.FloatRange(0.5, 120))
+@click.option("--device", default="auto", type=click.Choice(["auto", "cpu", "cuda"]))
+def sample(source, seeds, out, fmt, class_name, truncation, frames, fps, device):
+    """Sample videos from a run folder (its latest checkpoint) or an export folder.
+
+    \b
+    Examples:
+      vidsynth sample runs/00000-mocogan-shapes32 --seeds 0-15 --out samples/
+      vidsynth sample exported/ --seeds 3 --class jack --format gif --out samples/
+    """
+    from vidsynth.io import save_videos
+    from vidsynth.pretrained import load_generator
+    from vidsynth.sampling import parse_seeds, sample_seeds, seed_labels
+    from vidsynth.training.loop import resolve_device
+    seed_list = parse_seeds(seeds)
+    generator, cfg = load_generator(source)
+    generator = generator.to(resolve_device(device))
+    classes = cfg.get("class_names", [])
+    num_classes = cfg["model"]["num_classes"]
+    if class_name is not None:
+        if not num_classes:
+            raise UserError("--class: this model is unconditional")
+        if class_name not in classes:
+            raise UserError(f"--class {class_name!r}: choose one of {', '.join(classes)}")
+        labels = [classes.index(class_name)] * len(seed_list)
+    else:
+        labels = seed_labels(seed_list, num_classes)
+    if frames is not None and cfg["model"]["name"] != "mocogan" and frames != cfg["model"]["num_frames"]:
+        raise UserError(f"--frames: {cfg['model']['name']} generates exactly {cfg['model']['num_frames']} frames")
+    videos = sample_seeds(generator, seed_list, labels, num_frames=frames, truncation=truncation)
+    if fmt == "grid":
+        click.echo(f"wrote {save_videos(out / 'grid.png', videos)}")
+        return
+    for seed, video in zip(seed_list, videos):
+        save_videos(out / f"seed{seed:04d}.{fmt}", video[None], fps=fps)
+    click.echo(f"wrote {len(seed_list)} {fmt} files to {out}")
+
+
+@cli.command()
+@click.argument("run", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Export folder.")
+def export(run, out):
+    """Export a run's EMA generator as config.json + model.safetensors (loads without executing code).
+
+    \b
+    Example:
+      vidsynth export runs/00000-mocogan-shapes32 --out exported/
+      python -c "import vidsynth; g = vidsynth.load_pretrained('exported'); print(g.sample(4).shape)"
+    """
+    from vidsynth.pretrained import export as export_run
+    click.echo(f"exported to {export_run(run, out)}")
+
+
 def main(argv=None):
     """Entry point: user mistakes print one line and exit 2, never a traceback."""
     logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
@@ -126,6 +305,9 @@ def main(argv=None):
     except UserError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(2)
+    except KeyboardInterrupt:
+        click.echo("interrupted: resume with `vidsynth train --resume latest`", err=True)
+        sys.exit(130)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
 

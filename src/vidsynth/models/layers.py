@@ -1,0 +1,259 @@
+"""Blocks shared by the GAN families: batch norm (cross-process, class-conditional), spectral norm, the
+projection head, per-stage widths, the transposed-conv generator stack and the conv discriminator.
+
+Initialisation (DCGAN, Radford et al. 2016): conv and linear weights ~ N(0, 0.02), biases 0; batch-norm gains 1
+and biases 0; class-conditional batch-norm embeddings 0 (so a conditional generator starts unconditional); the
+projection embedding ~ N(0, 0.02).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.distributed as dist
+import torch.distributed.nn.functional as dist_fn
+from torch import Tensor, nn
+
+INIT_STD = 0.02  # DCGAN
+
+
+def assert_shape(tensor: Tensor, shape: Sequence[int | None], name: str = "input") -> None:
+    """Raise AssertionError unless ``tensor`` has ``shape`` (None = any size), naming what was expected."""
+    expected = "[" + ", ".join("*" if s is None else str(s) for s in shape) + "]"
+    if tensor.dim() != len(shape) or any(s is not None and s != t for s, t in zip(shape, tensor.shape)):
+        raise AssertionError(f"{name}: expected shape {expected}, got {list(tensor.shape)}")
+
+
+def check_labels(labels: Tensor | None, batch: int, num_classes: int) -> Tensor | None:
+    """Labels ``[B]`` long in [0, num_classes) for a conditional model; ignored (may be None) otherwise."""
+    if num_classes == 0:
+        return None
+    if labels is None:
+        raise AssertionError(f"labels: this model is class-conditional ({num_classes} classes), got None")
+    assert_shape(labels, [batch], "labels")
+    if labels.dtype != torch.long:
+        raise AssertionError(f"labels: expected dtype torch.long, got {labels.dtype}")
+    return labels
+
+
+def widths(resolution: int, base: int, max_channels: int) -> dict[int, int]:
+    """Feature width at each spatial size s = resolution, resolution/2, ..., 4: min(max_channels, base*resolution/s)
+    (the width doubles per halving of the spatial size, capped)."""
+    out, s = {}, resolution
+    while s >= 4:
+        out[s] = min(max_channels, base * resolution // s)
+        s //= 2
+    return out
+
+
+def init_weights(module: nn.Module) -> nn.Module:
+    """DCGAN initialisation of one conv / linear / embedding layer (call before wrapping it in spectral norm)."""
+    nn.init.normal_(module.weight, 0.0, INIT_STD)
+    if getattr(module, "bias", None) is not None:
+        nn.init.zeros_(module.bias)
+    return module
+
+
+def spectral_norm(module: nn.Module, enabled: bool) -> nn.Module:
+    """``module`` with its weight divided by its largest singular value (Miyato et al. 2018), if ``enabled``."""
+    return nn.utils.parametrizations.spectral_norm(module) if enabled else module
+
+
+def conv(dims: int, in_channels: int, out_channels: int, kernel, stride, padding, *, transpose: bool = False,
+         bias: bool = True, sn: bool = False) -> nn.Module:
+    """An initialised Conv{2,3}d or ConvTranspose{2,3}d, optionally spectrally normalised."""
+    kind = {(2, False): nn.Conv2d, (3, False): nn.Conv3d, (2, True): nn.ConvTranspose2d,
+            (3, True): nn.ConvTranspose3d}[dims, transpose]
+    return spectral_norm(init_weights(kind(in_channels, out_channels, kernel, stride, padding, bias=bias)), sn)
+
+
+def _distributed() -> bool:
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+class BatchNorm(nn.Module):
+    """Batch norm over ``[B, C, H, W]`` (dims=2) or ``[B, C, T, H, W]`` (dims=3).
+
+    - Training under ``torch.distributed`` with world size > 1: the batch mean and variance are taken over the
+      samples of all processes (sums all-reduced with the differentiable ``torch.distributed.nn`` all_reduce, so
+      gradients are exact too): 2 processes x 8 samples normalise like 1 process x 16. Unlike torch's
+      SyncBatchNorm this also runs on CPU.
+    - ``num_classes > 0``: conditional batch norm (de Vries et al. 2017; BigGAN): affine-free normalisation, then
+      a class-specific gain ``1 + gain[y]`` and bias ``bias[y]`` (embeddings initialised to 0).
+      Otherwise a per-channel affine gain and bias like ``nn.BatchNorm``.
+    - ``running_mean`` / ``running_var`` (momentum 0.1, unbiased variance, as torch) are used in eval mode.
+    """
+
+    def __init__(self, num_features: int, num_classes: int = 0, dims: int = 2, eps: float = 1e-5,
+                 momentum: float = 0.1):
+        super().__init__()
+        if dims not in (2, 3):
+            raise ValueError(f"dims must be 2 or 3, got {dims}")
+        self.num_features, self.num_classes, self.dims = num_features, num_classes, dims
+        self.eps, self.momentum = eps, momentum
+        self.register_buffer("running_mean", torch.zeros(num_features))
+        self.register_buffer("running_var", torch.ones(num_features))
+        if num_classes > 0:
+            self.gain = nn.Embedding(num_classes, num_features)
+            self.bias = nn.Embedding(num_classes, num_features)
+            nn.init.zeros_(self.gain.weight)
+            nn.init.zeros_(self.bias.weight)
+        else:
+            self.weight = nn.Parameter(torch.ones(num_features))
+            self.bias = nn.Parameter(torch.zeros(num_features))
+
+    def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
+        assert_shape(x, [None, self.num_features] + [None] * self.dims, "BatchNorm input")
+        labels = check_labels(labels, x.shape[0], self.num_classes)
+        shape = [1, -1] + [1] * self.dims
+        if self.training:
+            axes = [0] + list(range(2, x.dim()))
+            total = self._sum(torch.cat([x.sum(axes), x.new_tensor([x.numel() / self.num_features])]))
+            mean, count = total[:-1] / total[-1], total[-1]
+            # two passes (sum, then squared deviations) match torch's numerics better than E[x^2] - E[x]^2
+            var = self._sum(((x - mean.view(shape)) ** 2).sum(axes)) / count
+            with torch.no_grad():
+                self.running_mean.lerp_(mean, self.momentum)
+                self.running_var.lerp_(var * count / (count - 1).clamp(min=1), self.momentum)
+        else:
+            mean, var = self.running_mean, self.running_var
+        x = (x - mean.view(shape)) * torch.rsqrt(var + self.eps).view(shape)
+        if self.num_classes > 0:
+            cond = [x.shape[0], -1] + [1] * self.dims
+            return x * (1 + self.gain(labels)).view(cond) + self.bias(labels).view(cond)
+        return x * self.weight.view(shape) + self.bias.view(shape)
+
+    @staticmethod
+    def _sum(t: Tensor) -> Tensor:
+        return dist_fn.all_reduce(t) if _distributed() else t
+
+    def extra_repr(self) -> str:
+        return f"{self.num_features}, num_classes={self.num_classes}, dims={self.dims}"
+
+
+class ProjectionHead(nn.Module):
+    """Projection discriminator head (Miyato & Koyama 2018): ``logit = linear(h) + sum(embed(y) * h)``;
+    the second term only when ``num_classes > 0``. h ``[B, F]`` -> logits ``[B]``."""
+
+    def __init__(self, in_features: int, num_classes: int = 0, sn: bool = False):
+        super().__init__()
+        self.num_classes = num_classes
+        self.linear = spectral_norm(init_weights(nn.Linear(in_features, 1)), sn)
+        self.embed = spectral_norm(init_weights(nn.Embedding(num_classes, in_features)), sn) if num_classes else None
+
+    def forward(self, h: Tensor, labels: Tensor | None = None) -> Tensor:
+        labels = check_labels(labels, h.shape[0], self.num_classes)
+        logits = self.linear(h).squeeze(1)
+        if self.embed is not None:
+            logits = logits + (self.embed(labels) * h).sum(1)
+        return logits
+
+
+class UpStack(nn.Module):
+    """Vector -> feature map at 4x4 (x ``t0`` frames when dims=3) -> transposed convs (k4 s2 p1), each doubling
+    the spatial size, with BatchNorm + ReLU between -> ``out_channels`` at ``resolution`` (raw; the caller picks
+    the output activation). Features at spatial size s have ``widths[s]`` channels.
+
+    dims=3: stage i doubles time iff ``time_doubling[i]``; other stages use kernel (3, 4, 4), stride (1, 2, 2),
+    padding 1, which keeps the frame count. ``[B, in_features]`` -> ``[B, out, t0 * 2**sum(time_doubling), R, R]``.
+    dims=2: ``[B, in_features]`` -> ``[B, out, R, R]``.
+    """
+
+    def __init__(self, dims: int, in_features: int, out_channels: int, resolution: int, widths: dict[int, int],
+                 num_classes: int = 0, sn: bool = False, t0: int = 1, time_doubling: Sequence[bool] = ()):
+        super().__init__()
+        stages = int(math.log2(resolution // 4))
+        if dims == 3 and len(time_doubling) != stages:
+            raise ValueError(f"time_doubling needs one entry per stage ({stages}), got {len(time_doubling)}")
+        self.dims, self.in_features = dims, in_features
+        self.start = [widths[4]] + ([t0] if dims == 3 else []) + [4, 4]
+        self.fc = spectral_norm(init_weights(nn.Linear(in_features, math.prod(self.start), bias=False)), sn)
+        self.norms = nn.ModuleList([BatchNorm(widths[4], num_classes, dims)])
+        self.convs = nn.ModuleList()
+        for i in range(stages):
+            s, last = 4 * 2**i, i == stages - 1
+            temporal = dims == 3 and time_doubling[i]
+            kernel, stride = (4, 2) if dims == 2 or temporal else ((3, 4, 4), (1, 2, 2))
+            cout = out_channels if last else widths[2 * s]
+            self.convs.append(conv(dims, widths[s], cout, kernel, stride, 1, transpose=True, bias=last, sn=sn))
+            if not last:
+                self.norms.append(BatchNorm(cout, num_classes, dims))
+
+    def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        assert_shape(z, [None, self.in_features], "UpStack input")
+        x = self.fc(z).view(z.shape[0], *self.start)
+        for i, layer in enumerate(self.convs):
+            x = layer(torch.relu(self.norms[i](x, labels)))
+        return x
+
+
+class ConvDiscriminator(nn.Module):
+    """Strided convs (k4 s2 p1, LeakyReLU 0.2, no batch norm) halving the spatial size down to 4x4, and, for
+    dims=3, the frame count while it is > 1 (then kernel (1, 4, 4), stride (1, 2, 2)); then a projection head on
+    the flattened features. Features at spatial size s have ``widths[s]`` channels.
+    dims=3: ``[B, C, T, R, R]``; dims=2: ``[B, C, R, R]`` -> logits ``[B]``."""
+
+    def __init__(self, dims: int, in_channels: int, resolution: int, widths: dict[int, int], num_frames: int = 1,
+                 num_classes: int = 0, sn: bool = False):
+        super().__init__()
+        self.dims, self.num_classes = dims, num_classes
+        self.in_shape = [in_channels] + ([num_frames] if dims == 3 else []) + [resolution, resolution]
+        layers, s, t, cin = [], resolution, num_frames, in_channels
+        while s > 4:
+            if dims == 3 and t == 1:
+                kernel, stride, padding = (1, 4, 4), (1, 2, 2), (0, 1, 1)
+            else:
+                kernel, stride, padding = 4, 2, 1
+                t = max(1, t // 2)
+            s //= 2
+            layers += [conv(dims, cin, widths[s], kernel, stride, padding, sn=sn), nn.LeakyReLU(0.2)]
+            cin = widths[s]
+        self.convs = nn.Sequential(*layers)
+        self.head = ProjectionHead(cin * (t if dims == 3 else 1) * 16, num_classes, sn)
+
+    def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
+        assert_shape(x, [None] + self.in_shape, f"{type(self).__name__} input")
+        return self.head(self.convs(x).flatten(1), labels)
+
+
+class VideoDiscriminator(ConvDiscriminator):
+    """Video discriminator of VGAN (Vondrick et al. 2016), also MoCoGAN's D_V (Tulyakov et al. 2018): 3D convs
+    over the whole clip, spectral norm if ``cfg.d_spectral_norm``, projection head for classes.
+    video ``[B, C, T, R, R]`` in [-1, 1] (+ labels ``[B]`` long, or None when unconditional) -> logits ``[B]``."""
+
+    def __init__(self, cfg):
+        super().__init__(3, cfg.channels, cfg.resolution, widths(cfg.resolution, cfg.d_channels, cfg.max_channels),
+                         cfg.num_frames, cfg.num_classes, cfg.d_spectral_norm)
+
+
+class Generator(nn.Module):
+    """Sampling API shared by the generators. A subclass sets ``num_classes`` and defines ``latent_dim`` and
+    ``forward(latents [B, L], labels [B] long | None) -> video [B, C, T, R, R]`` in [-1, 1]."""
+
+    num_classes: int = 0
+
+    def latent_dim(self, num_frames: int | None = None) -> int:
+        raise NotImplementedError
+
+    def make_latents(self, n: int, generator: torch.Generator | None = None, num_frames: int | None = None) -> Tensor:
+        """``[n, latent_dim(num_frames)]`` ~ N(0, 1), drawn on the CPU from ``generator`` (move it to the device)."""
+        return torch.randn(n, self.latent_dim(num_frames), generator=generator)
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None, labels: Tensor | None = None,
+               num_frames: int | None = None, truncation: float = 1.0) -> Tensor:
+        """``n`` videos ``[n, C, T, R, R]`` in eval mode (BatchNorm running statistics; the training mode is
+        restored afterwards). Truncation trick: latents are scaled by ``truncation`` toward their mean 0.
+        A conditional model without ``labels`` draws them uniformly from ``generator`` after the latents."""
+        latents = self.make_latents(n, generator, num_frames) * truncation
+        if self.num_classes and labels is None:
+            labels = torch.randint(self.num_classes, (n,), generator=generator)
+        device = next(self.parameters()).device
+        training = self.training
+        self.eval()
+        try:
+            return self(latents.to(device), None if labels is None else labels.to(device))
+        finally:
+            self.train(training)

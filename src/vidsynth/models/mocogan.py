@@ -1,0 +1,121 @@
+"""MoCoGAN: Tulyakov, Liu, Yang, Kautz 2018, "MoCoGAN: Decomposing Motion and Content for Video Generation" (CVPR).
+
+A content code fixed over the clip plus a motion code per frame from a GRU over per-frame noise drive a 2D image
+generator; an image discriminator judges single frames and a video discriminator whole clips. Class-conditional
+through conditional BatchNorm in G and projection heads in both discriminators.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from vidsynth.config import ModelConfig
+from vidsynth.errors import UserError
+from vidsynth.models import GANModels, register_model
+from vidsynth.models.layers import (ConvDiscriminator, Generator, UpStack, VideoDiscriminator, assert_shape,
+                                    check_labels, widths)
+
+__all__ = ["MotionRNN", "VideoGenerator", "ImageDiscriminator", "VideoDiscriminator", "build"]
+
+
+class MotionRNN(nn.Module):
+    """A GRU cell run over per-frame noise: h0 ``[B, M]`` (noise, as in the paper) and eps ``[B, T, M]`` ->
+    motion codes ``[B, T, M]`` (the hidden state after each frame)."""
+
+    def __init__(self, motion_dim: int):
+        super().__init__()
+        self.motion_dim = motion_dim
+        self.cell = nn.GRUCell(motion_dim, motion_dim)  # torch's default init
+
+    def forward(self, h0: Tensor, eps: Tensor) -> Tensor:
+        assert_shape(h0, [None, self.motion_dim], "MotionRNN h0")
+        assert_shape(eps, [h0.shape[0], None, self.motion_dim], "MotionRNN eps")
+        h, codes = h0, []
+        for t in range(eps.shape[1]):
+            h = self.cell(eps[:, t], h)
+            codes.append(h)
+        return torch.stack(codes, 1)
+
+
+class VideoGenerator(Generator):
+    """latents ``[B, z_dim + motion_dim * (T + 1)]`` = content code z_c | GRU initial state h0 | motion noise of
+    frames 1..T (+ labels ``[B]`` long, or None when unconditional) -> video ``[B, C, T, R, R]`` in [-1, 1].
+
+    T is read from the latent length, so any T >= 1 works, including more frames than trained on. Every frame's
+    image is generated from [z_c, z_m^t] by one 2D generator run over all B*T frames at once.
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg, self.num_classes = cfg, cfg.num_classes
+        self.motion = MotionRNN(cfg.motion_dim)
+        self.image = UpStack(2, cfg.z_dim + cfg.motion_dim, cfg.channels, cfg.resolution,
+                             widths(cfg.resolution, cfg.g_channels, cfg.max_channels), cfg.num_classes,
+                             cfg.g_spectral_norm)
+
+    def latent_dim(self, num_frames: int | None = None) -> int:
+        num_frames = self.cfg.num_frames if num_frames is None else num_frames
+        if num_frames < 1:
+            raise UserError(f"num_frames must be >= 1, got {num_frames}")
+        return self.cfg.z_dim + self.cfg.motion_dim * (num_frames + 1)
+
+    def num_frames(self, latent_dim: int) -> int:
+        """The clip length that latents of size ``latent_dim`` generate."""
+        frames, rest = divmod(latent_dim - self.cfg.z_dim, self.cfg.motion_dim)
+        if rest or frames < 2:
+            raise AssertionError(f"latents: expected size z_dim + motion_dim * (T + 1) = {self.cfg.z_dim} + "
+                                 f"{self.cfg.motion_dim} * (T + 1) with T >= 1, got {latent_dim}")
+        return frames - 1
+
+    def forward(self, latents: Tensor, labels: Tensor | None = None) -> Tensor:
+        assert latents.dim() == 2, f"latents: expected shape [B, L], got {list(latents.shape)}"
+        b, t, z, m = latents.shape[0], self.num_frames(latents.shape[1]), self.cfg.z_dim, self.cfg.motion_dim
+        labels = check_labels(labels, b, self.num_classes)
+        content, h0, eps = latents[:, :z], latents[:, z:z + m], latents[:, z + m:].reshape(b, t, m)
+        codes = torch.cat([content.unsqueeze(1).expand(b, t, z), self.motion(h0, eps)], 2)  # [B, T, z + m]
+        frames = self.image(codes.reshape(b * t, z + m), None if labels is None else labels.repeat_interleave(t))
+        r = self.cfg.resolution
+        # [(b t), c, h, w] -> [b, c, t, h, w]
+        return torch.tanh(frames).view(b, t, self.cfg.channels, r, r).transpose(1, 2)
+
+
+class ImageDiscriminator(nn.Module):
+    """Judges ``cfg.image_frames`` frames per clip, evenly spaced from a random phase drawn with ``torch.randint``
+    from torch's global RNG (a new phase per clip and call, in train and eval mode alike).
+    video ``[B, C, T, R, R]`` (any T >= image_frames) + labels ``[B]`` | None -> logits ``[B]`` (mean over the
+    chosen frames)."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg, self.num_classes = cfg, cfg.num_classes
+        self.frames = ConvDiscriminator(2, cfg.channels, cfg.resolution,
+                                        widths(cfg.resolution, cfg.d_channels, cfg.max_channels),
+                                        num_classes=cfg.num_classes, sn=cfg.d_spectral_norm)
+
+    def frame_indices(self, batch: int, num_frames: int) -> Tensor:
+        """``[batch, k]`` frame indices: phase + stride * (0..k-1), phase uniform in the clip's slack."""
+        k = self.cfg.image_frames
+        assert num_frames >= k, f"video: expected at least image_frames={k} frames, got {num_frames}"
+        stride = num_frames // k
+        phase = torch.randint(num_frames - stride * (k - 1), (batch, 1))
+        return phase + stride * torch.arange(k)
+
+    def forward(self, video: Tensor, labels: Tensor | None = None) -> Tensor:
+        r, k = self.cfg.resolution, self.cfg.image_frames
+        assert_shape(video, [None, self.cfg.channels, None, r, r], "ImageDiscriminator video")
+        b = video.shape[0]
+        labels = check_labels(labels, b, self.num_classes)
+        index = self.frame_indices(b, video.shape[2]).to(video.device)
+        frames = video.transpose(1, 2)[torch.arange(b, device=video.device)[:, None], index]  # [B, k, C, R, R]
+        logits = self.frames(frames.reshape(b * k, -1, r, r), None if labels is None else labels.repeat_interleave(k))
+        return logits.view(b, k).mean(1)
+
+
+@register_model("mocogan")
+def build(cfg: ModelConfig) -> GANModels:
+    if cfg.image_frames > cfg.num_frames:
+        raise UserError(f"mocogan: image_frames={cfg.image_frames} exceeds num_frames={cfg.num_frames}: "
+                        f"set image_frames <= {cfg.num_frames}")
+    return GANModels(VideoGenerator(cfg),
+                     {"image": ImageDiscriminator(cfg), "video": VideoDiscriminator(cfg)})

@@ -1,0 +1,73 @@
+"""Export and load: ``config.json`` + ``model.safetensors`` (the EMA generator). Loading executes no code."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from vidsynth.config import ModelConfig, from_dict, to_dict
+from vidsynth.errors import UserError
+
+
+def _build_generator(model_cfg: ModelConfig) -> torch.nn.Module:
+    from vidsynth.models import build_model
+    return build_model(model_cfg).generator
+
+
+def load_run_generator(run_dir: Path, checkpoint: Path | None = None) -> tuple[torch.nn.Module, dict]:
+    """The EMA generator of a run's latest (or given) checkpoint, and the run's config dict."""
+    from vidsynth.training.checkpoint import list_checkpoints, load_checkpoint
+    from vidsynth.training.loop import RunConfig
+    cfg = RunConfig.load(run_dir)
+    if checkpoint is None:
+        found = list_checkpoints(Path(run_dir) / "checkpoints")
+        if not found:
+            raise UserError(f"{run_dir} has no checkpoint yet: train longer than checkpoint_every steps")
+        checkpoint = found[-1]
+    state = load_checkpoint(checkpoint)
+    generator = _build_generator(cfg.model)
+    generator.load_state_dict(state["objective"][0]["modules"]["generator_ema"])
+    return generator.eval(), cfg.to_dict()
+
+
+def load_generator(path: str | Path) -> tuple[torch.nn.Module, dict]:
+    """A run folder (latest checkpoint) or an export folder -> (eval-mode generator, config dict)."""
+    path = Path(path)
+    if (path / "model.safetensors").is_file():
+        generator = load_pretrained(path)
+        return generator, json.loads((path / "config.json").read_text())
+    if (path / "checkpoints").is_dir():
+        return load_run_generator(path)
+    raise UserError(f"{path} is neither a run folder (with checkpoints/) nor an export folder (with model.safetensors)")
+
+
+def export(run_dir: str | Path, out_dir: str | Path) -> Path:
+    """Write ``out_dir/config.json`` (model config + class names) and ``out_dir/model.safetensors`` (EMA G)."""
+    generator, cfg = load_run_generator(Path(run_dir))
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    state = {k: v.contiguous() for k, v in generator.state_dict().items()}
+    save_file(state, str(out_dir / "model.safetensors"), metadata={"format": "pt", "vidsynth": "generator"})
+    config = {"model": cfg["model"], "class_names": cfg["class_names"], "data": cfg["data"]}
+    (out_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    return out_dir
+
+
+def load_pretrained(model_dir: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:
+    """An exported generator in eval mode, with ``.sample(n, generator=..., labels=...)`` and ``.class_names``."""
+    model_dir = Path(model_dir)
+    if not (model_dir / "model.safetensors").is_file() or not (model_dir / "config.json").is_file():
+        raise UserError(f"{model_dir} is not an export folder: it needs config.json and model.safetensors "
+                        f"(write one with `vidsynth export RUN --out DIR`)")
+    config = json.loads((model_dir / "config.json").read_text())
+    generator = _build_generator(from_dict(ModelConfig, config["model"]))
+    generator.load_state_dict(load_file(str(model_dir / "model.safetensors")))
+    generator.class_names = list(config.get("class_names", []))
+    generator.config = from_dict(ModelConfig, config["model"])
+    return generator.to(device).eval()
+
+
+__all__ = ["export", "load_generator", "load_pretrained", "load_run_generator", "to_dict"]

@@ -1,0 +1,58 @@
+"""torch.distributed helpers: one process per device under torchrun (gloo on CPU, nccl on GPU).
+
+GAN updates run several forward/backward phases per step (D, then G, with the other network frozen), which the
+DDP wrapper handles poorly; like StyleGAN2-ADA we average gradients explicitly after each phase instead. Batch
+statistics are synchronised by ``models.layers.BatchNorm``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.distributed as dist
+
+
+def init_from_env(device: torch.device) -> tuple[int, int]:
+    """(rank, world_size); joins the process group when started by torchrun (WORLD_SIZE > 1)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
+
+
+def world_size() -> int:
+    return dist.get_world_size() if dist.is_initialized() else 1
+
+
+def average_gradients(params: list[torch.nn.Parameter]) -> None:
+    """All-reduce the gradients of ``params`` to their mean over ranks (one flat buffer: one message)."""
+    if world_size() == 1:
+        return
+    grads = [p.grad for p in params if p.grad is not None]
+    flat = torch.cat([g.flatten() for g in grads])
+    dist.all_reduce(flat)
+    flat /= world_size()
+    offset = 0
+    for g in grads:
+        g.copy_(flat[offset: offset + g.numel()].view_as(g))
+        offset += g.numel()
+
+
+def gather_objects(obj) -> list:
+    """Every rank's ``obj`` (e.g. RNG states), in rank order; ``[obj]`` without a process group."""
+    if world_size() == 1:
+        return [obj]
+    out = [None] * world_size()
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def barrier() -> None:
+    if world_size() > 1:
+        dist.barrier()
+
+
+def shutdown() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
