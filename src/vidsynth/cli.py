@@ -194,15 +194,17 @@ def train(overrides, preset, data, model, outdir, resume, nproc, dry_run):
     """
     from vidsynth.training.loop import RunConfig, latest_run
     from vidsynth.training.loop import train as run_training
-    if nproc > 1:
+    if nproc > 1:  # relaunch this command under torchrun, one process per rank
         import os
         import subprocess
-        args = [a for a in sys.argv[1:] if not a.startswith("--nproc")]
-        args = [a for i, a in enumerate(args) if not (i and args[i - 1] == "--nproc")]
+        args = [*overrides, "--outdir", str(outdir)]
+        for flag, value in (("--preset", preset), ("--data", data), ("--model", model), ("--resume", resume)):
+            args += [flag, value] if value else []
+        args += ["--dry-run"] if dry_run else []
+        threads = os.environ.get("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-               "-m", "vidsynth.train", *args[1:]]
-        sys.exit(subprocess.call(cmd, env={**os.environ, "OMP_NUM_THREADS": os.environ.get(
-            "OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))}))
+               "-m", "vidsynth.train", *args]
+        sys.exit(subprocess.call(cmd, env={**os.environ, "OMP_NUM_THREADS": threads}))
     if resume:
         if preset or data or model:
             raise UserError("--resume takes the run's own config; only train settings like steps=N may change")

@@ -60,7 +60,7 @@ class VideoGenerator(Generator):
             raise UserError(f"num_frames must be >= 1, got {num_frames}")
         return self.cfg.z_dim + self.cfg.motion_dim * (num_frames + 1)
 
-    def num_frames(self, latent_dim: int) -> int:
+    def frames_in(self, latent_dim: int) -> int:
         """The clip length that latents of size ``latent_dim`` generate."""
         frames, rest = divmod(latent_dim - self.cfg.z_dim, self.cfg.motion_dim)
         if rest or frames < 2:
@@ -70,7 +70,7 @@ class VideoGenerator(Generator):
 
     def forward(self, latents: Tensor, labels: Tensor | None = None) -> Tensor:
         assert latents.dim() == 2, f"latents: expected shape [B, L], got {list(latents.shape)}"
-        b, t, z, m = latents.shape[0], self.num_frames(latents.shape[1]), self.cfg.z_dim, self.cfg.motion_dim
+        b, t, z, m = latents.shape[0], self.frames_in(latents.shape[1]), self.cfg.z_dim, self.cfg.motion_dim
         labels = check_labels(labels, b, self.num_classes)
         content, h0, eps = latents[:, :z], latents[:, z:z + m], latents[:, z + m:].reshape(b, t, m)
         codes = torch.cat([content.unsqueeze(1).expand(b, t, z), self.motion(h0, eps)], 2)  # [B, T, z + m]

@@ -92,9 +92,10 @@ class GANObjective:
         return torch.autocast(self.device.type, dtype=self.autocast_dtype)
 
     def _latents(self, n: int) -> torch.Tensor:
-        """This rank's ``n`` latents: its slice of the global batch's draw."""
+        """This rank's ``n`` latents: its share of the global batch's draw. Rank r's i-th clip is global position
+        ``i * world + r`` (see ClipSampler), so latents pair with the same clips and labels as in one process."""
         latents = self.generator.make_latents(n * self.world_size, self.latent_rng)
-        return latents[self.rank * n: (self.rank + 1) * n].to(self.device)
+        return latents[self.rank:: self.world_size].to(self.device)
 
     def _augment(self, video: torch.Tensor) -> torch.Tensor:
         return diff_augment(video, self.cfg.augment, self.rng) if self.cfg.augment else video

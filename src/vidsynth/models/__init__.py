@@ -1,0 +1,67 @@
+"""GAN model families. ``MODELS`` maps a family's CLI name to its builder (filled by ``@register_model``);
+``build_model(cfg)`` checks the config and returns the generator and its discriminators.
+
+The training objective sums the GAN loss over ``GANModels.discriminators``, so it never branches on the family.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from torch import nn
+
+from vidsynth.config import ModelConfig
+from vidsynth.errors import UserError
+
+RESOLUTIONS = (32, 64, 128, 256)
+
+
+@dataclass
+class GANModels:
+    """The generator and the discriminators by role, e.g. ``{"video": D}`` or ``{"image": D_I, "video": D_V}``.
+
+    generator: ``forward(latents [B, L], labels [B] long | None) -> video [B, C, T, R, R]`` in [-1, 1], plus
+    ``latent_dim``, ``make_latents``, ``sample`` (see ``layers.Generator``).
+    each discriminator: ``forward(video [B, C, T, R, R], labels [B] long | None) -> logits [B]``.
+    """
+
+    generator: nn.Module
+    discriminators: dict[str, nn.Module]
+
+
+MODELS: dict[str, Callable[[ModelConfig], GANModels]] = {}
+
+
+def register_model(name: str):
+    """Decorator: make a builder ``fn(cfg) -> GANModels`` available under ``name`` (its CLI name)."""
+    def deco(fn):
+        MODELS[name] = fn
+        return fn
+    return deco
+
+
+def check_config(cfg: ModelConfig) -> ModelConfig:
+    """Reject model settings no family can build, with one line that says what to do."""
+    if cfg.name not in MODELS:
+        raise UserError(f"unknown model {cfg.name!r}: use one of {', '.join(sorted(MODELS))}")
+    if cfg.resolution not in RESOLUTIONS:
+        raise UserError(f"resolution={cfg.resolution} is not supported by the GAN models: set the data resolution "
+                        f"to one of {', '.join(map(str, RESOLUTIONS))}")
+    if cfg.num_frames < 1:
+        raise UserError(f"num_frames must be >= 1, got {cfg.num_frames} (it comes from the data config)")
+    for key in ("z_dim", "motion_dim", "g_channels", "d_channels", "max_channels", "image_frames", "channels"):
+        if getattr(cfg, key) < 1:
+            raise UserError(f"model {key} must be >= 1, got {getattr(cfg, key)}")
+    if cfg.num_classes < 0:
+        raise UserError(f"num_classes must be >= 0, got {cfg.num_classes}")
+    return cfg
+
+
+def build_model(cfg: ModelConfig) -> GANModels:
+    """The generator and discriminators of family ``cfg.name``, after checking ``cfg`` (UserError if bad)."""
+    check_config(cfg)
+    return MODELS[cfg.name](cfg)
+
+
+from vidsynth.models import mocogan, vgan  # noqa: E402,F401  (fill MODELS)

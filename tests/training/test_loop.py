@@ -1,0 +1,139 @@
+"""The training loop on real data with tiny models: run folder, exact resume, NaN stop, bad files, processes."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from vidsynth.config import DataConfig, ModelConfig, TrainConfig
+from vidsynth.errors import UserError
+from vidsynth.training.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
+from vidsynth.training.loop import RunConfig, train
+
+
+def tiny(model="mocogan", steps=4, data=None, **train_opts) -> RunConfig:
+    data = data or DataConfig(name="shapes", resolution=32, num_frames=8, length=64)
+    model_cfg = ModelConfig(name=model, z_dim=16, motion_dim=4, g_channels=8, d_channels=8, max_channels=32,
+                            image_frames=2)
+    opts = dict(steps=steps, batch_size=4, sample_every=1000, checkpoint_every=1000, log_every=1, num_samples=2)
+    return RunConfig(data, model_cfg, TrainConfig(**{**opts, **train_opts}))
+
+
+def objective_state(run_dir: Path, index: int = -1) -> dict:
+    return load_checkpoint(list_checkpoints(run_dir / "checkpoints")[index])
+
+
+def assert_states_equal(a, b, path="state"):
+    if isinstance(a, torch.Tensor):
+        assert torch.equal(a, b), f"{path} differs"
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys(), f"{path} keys differ"
+        for k in a:
+            assert_states_equal(a[k], b[k], f"{path}.{k}")
+    elif isinstance(a, (list, tuple)):
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            assert_states_equal(x, y, f"{path}[{i}]")
+    else:
+        assert a == b, f"{path}: {a} != {b}"
+
+
+@pytest.mark.parametrize("model", ["mocogan", "vgan"])
+def test_run_folder_and_resume_is_bit_exact(tmp_path, model):
+    straight = train(tiny(model, steps=4, checkpoint_every=2, sample_every=2), outdir=tmp_path / "a", progress=False)
+    assert straight.name == f"00000-{model}-shapes32"
+    for name in ("config.json", "log.txt", "stats.jsonl", "samples/step-0000002.png", "samples/step-0000004.mp4",
+                 "checkpoints/step-0000004.pt"):
+        assert (straight / name).is_file(), name
+    config = json.loads((straight / "config.json").read_text())
+    assert config["model"]["resolution"] == 32 and config["model"]["num_frames"] == 8
+    assert config["model"]["num_classes"] == 5 and config["class_names"][0] == "circle"
+    stats = [json.loads(line) for line in (straight / "stats.jsonl").read_text().splitlines()]
+    assert [s["step"] for s in stats] == [1, 2, 3, 4] and all("clips_per_s" in s for s in stats)
+
+    first = train(tiny(model, steps=2, checkpoint_every=2, sample_every=2), outdir=tmp_path / "b", progress=False)
+    cfg = RunConfig.load(first)
+    cfg.train = dataclasses.replace(cfg.train, steps=4)
+    resumed = train(cfg, resume=first, progress=False)
+    assert resumed == first
+    a, b = objective_state(straight), objective_state(resumed)
+    assert a["step"] == b["step"] == 4 and a["consumed"] == b["consumed"] == 16
+    assert_states_equal(a["objective"], b["objective"])  # models, EMA, optimizers, RNGs: bit for bit
+    assert_states_equal(a["rng"], b["rng"])
+
+
+def test_checkpoints_rotate_and_load_without_pickle(tmp_path):
+    run = train(tiny(steps=4, checkpoint_every=1, keep_checkpoints=2), outdir=tmp_path, progress=False)
+    assert [p.name for p in list_checkpoints(run / "checkpoints")] == ["step-0000003.pt", "step-0000004.pt"]
+    torch.load(list_checkpoints(run / "checkpoints")[-1], weights_only=True)  # raises if anything needs pickle
+    (run / "checkpoints" / "step-0000009.pt.tmp123").write_bytes(b"half-written")  # a kill during a write
+    assert list_checkpoints(run / "checkpoints")[-1].name == "step-0000004.pt"
+
+
+def test_nan_stops_with_step_and_loss_and_keeps_last_checkpoint(tmp_path):
+    run = train(tiny(steps=2, checkpoint_every=1, keep_checkpoints=5), outdir=tmp_path, progress=False)
+    state = objective_state(run)
+    d_state = state["objective"][0]["modules"]["discriminators"]
+    key = next(k for k in d_state if k.endswith("weight") or k.endswith("original"))
+    d_state[key].fill_(float("nan"))
+    save_checkpoint(state, run / "checkpoints", 2, keep=5)
+    before = {p.name: p.read_bytes() for p in list_checkpoints(run / "checkpoints")}
+    cfg = RunConfig.load(run)
+    cfg.train = dataclasses.replace(cfg.train, steps=4)
+    with pytest.raises(UserError, match=r"step 2: loss D_\w+ is nan.*last good checkpoint.*step-0000002.pt"):
+        train(cfg, resume=run, progress=False)
+    assert {p.name: p.read_bytes() for p in list_checkpoints(run / "checkpoints")} == before
+
+
+def test_bad_videos_in_the_training_folder_do_not_stop_training(tmp_path, make_video):
+    root = tmp_path / "videos"
+    for c in ("a", "b"):
+        for i in range(3):
+            make_video(root / c / f"{c}{i}.mp4", num_frames=12, height=40, width=40, seed=i)
+    (root / "a" / "broken.mp4").write_text("not a video")
+    data = DataConfig(name="videofolder", root=str(root), resolution=32, num_frames=8, cache="none")
+    run = train(tiny(steps=3, data=data), outdir=tmp_path / "runs", progress=False)
+    assert objective_state(run)["step"] == 3
+    assert "broken.mp4" not in (run / "config.json").read_text()
+
+
+def test_config_errors_before_work(tmp_path):
+    with pytest.raises(UserError, match="precision=bf16 on CPU"):
+        train(tiny(precision="bf16"), outdir=tmp_path, progress=False)
+    with pytest.raises(UserError, match="divisible"):
+        train(tiny(batch_size=6, accum=4), outdir=tmp_path, progress=False)
+    assert not (tmp_path / "00000-mocogan-shapes32").exists()
+
+
+def _final_params(run_dir: Path, rank: int = 0) -> dict:
+    return objective_state(run_dir)["objective"][rank]["modules"]
+
+
+@pytest.mark.slow
+def test_two_processes_equal_one_process(tmp_path):
+    """2 gloo processes with batch 2x2: both ranks identical, and equal to 1 process with batch 4."""
+    cfg = tiny(steps=3, checkpoint_every=3)
+    single = train(cfg, outdir=tmp_path / "one", progress=False)
+    overrides = ["data.name=shapes", "resolution=32", "num_frames=8", "length=64", "z_dim=16", "motion_dim=4",
+                 "g_channels=8", "d_channels=8", "max_channels=32", "image_frames=2", "steps=3", "batch_size=4",
+                 "checkpoint_every=3", "sample_every=1000", "log_every=1", "num_samples=2"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "VIDSYNTH_CACHE": str(tmp_path / "cache")}
+    out = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                          "-m", "vidsynth.train", *overrides, "--outdir", str(tmp_path / "two")],
+                         capture_output=True, text=True, env=env, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    two = next((tmp_path / "two").iterdir())
+    state = objective_state(two)
+    assert state["world_size"] == 2
+    assert_states_equal(state["objective"][0]["modules"], state["objective"][1]["modules"])
+    ref = _final_params(single)
+    for name, module in state["objective"][0]["modules"].items():
+        for key, value in module.items():
+            if value.is_floating_point():
+                torch.testing.assert_close(value, ref[name][key], rtol=1e-4, atol=1e-5, msg=f"{name}.{key}")
