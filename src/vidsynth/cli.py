@@ -114,6 +114,7 @@ def show(dataset, options, out, num, fps):
 PRESETS = Path(__file__).parent / "configs"
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
 # train settings that may change on --resume (they do not change the math of the run)
+DATA_DECIDES = {"resolution", "num_frames", "num_classes", "channels"}  # model sizes the dataset decides
 RESUMABLE = {"steps", "sample_every", "checkpoint_every", "log_every", "keep_checkpoints", "num_workers", "device"}
 
 
@@ -123,13 +124,15 @@ def _split_overrides(items) -> dict[str, list[str]]:
     for item in items:
         key = item.partition("=")[0]
         section, dot, field = key.partition(".")
+        if (section if dot else "model") == "model" and (field if dot else key) in DATA_DECIDES and dot:
+            raise UserError(f"{item!r}: the model's {field} comes from the dataset; set data.{field} instead")
         if dot:
             if section not in SECTIONS:
                 raise UserError(f"{item!r}: prefix must be one of {', '.join(SECTIONS)} (e.g. train.steps=100)")
             out[section].append(f"{field}={item.partition('=')[2]}")
             continue
-        owners = [n for n, cls in SECTIONS.items() if key.replace("-", "_") in {f.name for f in
-                                                                                 dataclasses.fields(cls)}]
+        owners = [n for n, cls in SECTIONS.items() if key.replace("-", "_") in
+                  {f.name for f in dataclasses.fields(cls)} - (DATA_DECIDES if n == "model" else set())]
         if len(owners) != 1:
             hint = f"say {' or '.join(f'{o}.{key}' for o in owners)}" if owners else "see `vidsynth train --help`"
             raise UserError(f"{item!r}: {'ambiguous' if owners else 'unknown option'}; {hint}")

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import torch
 import torch.distributed as dist
-import torch.distributed.nn.functional as dist_fn
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 INIT_STD = 0.02  # DCGAN
@@ -107,27 +107,36 @@ class BatchNorm(nn.Module):
     def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
         assert_shape(x, [None, self.num_features] + [None] * self.dims, "BatchNorm input")
         labels = check_labels(labels, x.shape[0], self.num_classes)
-        shape = [1, -1] + [1] * self.dims
-        if self.training:
-            axes = [0] + list(range(2, x.dim()))
-            total = self._sum(torch.cat([x.sum(axes), x.new_tensor([x.numel() / self.num_features])]))
-            mean, count = total[:-1] / total[-1], total[-1]
-            # two passes (sum, then squared deviations) match torch's numerics better than E[x^2] - E[x]^2
-            var = self._sum(((x - mean.view(shape)) ** 2).sum(axes)) / count
-            with torch.no_grad():
-                self.running_mean.lerp_(mean, self.momentum)
-                self.running_var.lerp_(var * count / (count - 1).clamp(min=1), self.momentum)
-        else:
-            mean, var = self.running_mean, self.running_var
-        x = (x - mean.view(shape)) * torch.rsqrt(var + self.eps).view(shape)
-        if self.num_classes > 0:
-            cond = [x.shape[0], -1] + [1] * self.dims
-            return x * (1 + self.gain(labels)).view(cond) + self.bias(labels).view(cond)
-        return x * self.weight.view(shape) + self.bias.view(shape)
+        conditional = self.num_classes > 0
+        weight, bias = (None, None) if conditional else (self.weight, self.bias)
+        if self.training and _distributed():
+            x = self._normalize_across_processes(x, weight, bias)
+        else:  # torch's kernel: the numbers of nn.BatchNorm, 2-3x faster on CPU than the explicit version below
+            x = F.batch_norm(x, self.running_mean, self.running_var, weight, bias, self.training, self.momentum,
+                             self.eps)
+        if not conditional:
+            return x
+        cond = [x.shape[0], -1] + [1] * self.dims
+        return torch.addcmul(self.bias(labels).view(cond), x, (1 + self.gain(labels)).view(cond))
 
-    @staticmethod
-    def _sum(t: Tensor) -> Tensor:
-        return dist_fn.all_reduce(t) if _distributed() else t
+    def _normalize_across_processes(self, x: Tensor, weight: Tensor | None, bias: Tensor | None) -> Tensor:
+        """Training-mode batch norm with the mean and variance of the samples of every process."""
+        import torch.distributed.nn.functional as dist_fn  # differentiable collectives; only where distributed
+        var, mean = torch.var_mean(x, dim=[0] + list(range(2, x.dim())), correction=0)
+        local = x.new_tensor(x.numel() / self.num_features)
+        # Chan et al.'s pairwise combination: the global mean from the summed n*mean, then the summed squared
+        # deviations from it, n*var + n*(mean - global mean)^2 (exact; no cancellation as in E[x^2] - E[x]^2)
+        total = dist_fn.all_reduce(torch.cat([local * mean, local.view(1)]))
+        count, global_mean = total[-1], total[:-1] / total[-1]
+        var = dist_fn.all_reduce(local * (var + (mean - global_mean) ** 2)) / count
+        with torch.no_grad():
+            self.running_mean.lerp_(global_mean, self.momentum)
+            self.running_var.lerp_(var * count / (count - 1).clamp(min=1), self.momentum)
+        scale = torch.rsqrt(var + self.eps)
+        scale = scale if weight is None else scale * weight
+        shift = -global_mean * scale if bias is None else bias - global_mean * scale
+        shape = [1, -1] + [1] * self.dims
+        return torch.addcmul(shift.view(shape), x, scale.view(shape))  # x * scale + shift in one pass
 
     def extra_repr(self) -> str:
         return f"{self.num_features}, num_classes={self.num_classes}, dims={self.dims}"

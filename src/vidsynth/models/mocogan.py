@@ -81,10 +81,13 @@ class VideoGenerator(Generator):
 
 
 class ImageDiscriminator(nn.Module):
-    """Judges ``cfg.image_frames`` frames per clip, evenly spaced from a random phase drawn with ``torch.randint``
-    from torch's global RNG (a new phase per clip and call, in train and eval mode alike).
+    """Judges ``cfg.image_frames`` frames per clip, evenly spaced from a random phase.
     video ``[B, C, T, R, R]`` (any T >= image_frames) + labels ``[B]`` | None -> logits ``[B]`` (mean over the
-    chosen frames)."""
+    chosen frames).
+
+    The phase is drawn once per call from a seed made of a call counter kept as a buffer, not from a global RNG:
+    it is saved in checkpoints (exact resume), and every process of a multi-process run draws the same phase, so N
+    processes compute what one process computes with the same global batch."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
@@ -92,14 +95,19 @@ class ImageDiscriminator(nn.Module):
         self.frames = ConvDiscriminator(2, cfg.channels, cfg.resolution,
                                         widths(cfg.resolution, cfg.d_channels, cfg.max_channels),
                                         num_classes=cfg.num_classes, sn=cfg.d_spectral_norm)
+        self.register_buffer("calls", torch.zeros((), dtype=torch.long))
 
     def frame_indices(self, batch: int, num_frames: int) -> Tensor:
-        """``[batch, k]`` frame indices: phase + stride * (0..k-1), phase uniform in the clip's slack."""
+        """``[batch, k]`` frame indices: phase + stride * (0..k-1), phase uniform in the clip's slack. Advances the
+        call counter in training mode."""
         k = self.cfg.image_frames
         assert num_frames >= k, f"video: expected at least image_frames={k} frames, got {num_frames}"
         stride = num_frames // k
-        phase = torch.randint(num_frames - stride * (k - 1), (batch, 1))
-        return phase + stride * torch.arange(k)
+        rng = torch.Generator().manual_seed(0x9E3779B97F4A7C15 ^ int(self.calls))
+        phase = int(torch.randint(num_frames - stride * (k - 1), (1,), generator=rng))
+        if self.training:
+            self.calls += 1
+        return (phase + stride * torch.arange(k)).expand(batch, k)
 
     def forward(self, video: Tensor, labels: Tensor | None = None) -> Tensor:
         r, k = self.cfg.resolution, self.cfg.image_frames

@@ -55,4 +55,5 @@ def barrier() -> None:
 
 def shutdown() -> None:
     if dist.is_initialized():
+        dist.barrier()  # without it gloo sometimes aborts a rank that tears down while another still sends
         dist.destroy_process_group()

@@ -126,7 +126,7 @@ class GANObjective:
                                                          for d in self.discriminators.values())
             self._backward(terms, step)
             for k, v in terms.items():
-                totals[k] = totals.get(k, 0.0) + float(v) / cfg.accum
+                totals[k] = totals.get(k, 0.0) + float(v.detach()) / cfg.accum
         self._step(self.opt_d, self.discriminators, "discriminator", step)
         if self.loss.weight_clipping:
             for d in self.discriminators.values():
@@ -148,14 +148,14 @@ class GANObjective:
                     terms["l2"] = cfg.content_l2 * content_l2(fake, real_mb)
             self._backward(terms, step)
             for k, v in terms.items():
-                totals[k] = totals.get(k, 0.0) + float(v) / cfg.accum
+                totals[k] = totals.get(k, 0.0) + float(v.detach()) / cfg.accum
         self._step(self.opt_g, self.generator, "generator", step)
         return totals
 
     def _backward(self, terms: dict[str, torch.Tensor], step: int) -> None:
         for name, value in terms.items():
             if self._bad is None and not torch.isfinite(value).all():
-                self._bad = f"loss {name} is {float(value)}"
+                self._bad = f"loss {name} is {float(value.detach())}"
         self.scaler.scale(sum(terms.values()) / self.cfg.accum).backward()
 
     def _step(self, optimizer, module: nn.Module, name: str, step: int) -> None:

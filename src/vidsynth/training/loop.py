@@ -201,6 +201,7 @@ def train(cfg: RunConfig, outdir: Path | str = "runs", resume: Path | str | None
                         f"{kept[-1] if kept else 'none (the run never reached checkpoint_every)'}") from None
     finally:
         bar.close()
+        dist.shutdown()
         if rank == 0:
             for h in list(logging.getLogger("vidsynth").handlers):
                 if isinstance(h, logging.FileHandler):

@@ -1,0 +1,129 @@
+"""Shared blocks: BatchNorm against torch (and across 2 processes), spectral norm, projection head, widths."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+from torch import nn
+
+from vidsynth.models.layers import BatchNorm, ProjectionHead, assert_shape, spectral_norm, widths
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+def test_batchnorm_matches_torch_train_and_eval(dims):
+    torch.manual_seed(0)
+    ours, ref = BatchNorm(6, dims=dims), (nn.BatchNorm2d if dims == 2 else nn.BatchNorm3d)(6)
+    with torch.no_grad():
+        for p in (ours, ref):
+            p.weight.copy_(torch.linspace(0.5, 2, 6))
+            p.bias.copy_(torch.linspace(-1, 1, 6))
+    shape = (5, 6, 7, 8) if dims == 2 else (5, 6, 3, 4, 5)
+    for step in range(3):  # running statistics accumulate like torch's
+        x = (torch.randn(shape) * 3 + step).requires_grad_()
+        x_ref = x.detach().clone().requires_grad_()
+        out, out_ref = ours(x), ref(x_ref)
+        torch.testing.assert_close(out, out_ref, atol=1e-5, rtol=1e-5)
+        grad = torch.randn(shape)
+        out.backward(grad)
+        out_ref.backward(grad)
+        torch.testing.assert_close(x.grad, x_ref.grad, atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(ours.weight.grad, ref.weight.grad, atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(ours.running_mean, ref.running_mean)
+        torch.testing.assert_close(ours.running_var, ref.running_var)
+    ours.eval(), ref.eval()
+    x = torch.randn(shape)
+    torch.testing.assert_close(ours(x), ref(x), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(ours(x[:1]), ref(x)[:1], atol=1e-5, rtol=1e-5)  # eval: no batch dependence
+
+
+def test_conditional_batchnorm_starts_plain_and_applies_class_gain_and_bias():
+    torch.manual_seed(0)
+    bn, plain = BatchNorm(4, num_classes=3), nn.BatchNorm2d(4, affine=False)
+    x, y = torch.randn(6, 4, 5, 5), torch.tensor([0, 1, 2, 0, 1, 2])
+    normed = plain(x)
+    torch.testing.assert_close(bn(x, y), normed, atol=1e-5, rtol=1e-5)  # zero-initialised embeddings
+    with torch.no_grad():
+        bn.gain.weight.normal_()
+        bn.bias.weight.normal_()
+    expected = normed * (1 + bn.gain.weight[y])[:, :, None, None] + bn.bias.weight[y][:, :, None, None]
+    torch.testing.assert_close(bn(x, y), expected, atol=1e-5, rtol=1e-5)
+    with pytest.raises(AssertionError, match="labels"):
+        bn(x, None)
+
+
+def _distributed_worker(rank: int, world: int, init_file: str, out_dir: str, x, grad, cond: bool):
+    import torch.distributed as dist
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    torch.manual_seed(0)
+    bn = BatchNorm(x.shape[1], num_classes=3 if cond else 0, dims=3)
+    if cond:
+        with torch.no_grad():
+            bn.gain.weight.normal_()
+    labels = torch.arange(x.shape[0]) % 3
+    part = slice(rank * x.shape[0] // world, (rank + 1) * x.shape[0] // world)
+    xs = x[part].clone().requires_grad_()
+    out = bn(xs, labels[part] if cond else None)
+    out.backward(grad[part])
+    params = {name: p.grad for name, p in bn.named_parameters()}
+    torch.save({"out": out.detach(), "x_grad": xs.grad, "params": params, "running": bn.running_var.clone()},
+               f"{out_dir}/{rank}.pt")
+    dist.barrier()  # neither process tears gloo down while the other still uses it
+    dist.destroy_process_group()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cond", [False, True])
+def test_batchnorm_two_processes_equal_one_process_with_the_whole_batch(tmp_path, cond):
+    torch.manual_seed(1)
+    x, grad = torch.randn(8, 3, 2, 4, 4) * 2 + 1, torch.randn(8, 3, 2, 4, 4)
+    mp.spawn(_distributed_worker, args=(2, str(tmp_path / "init"), str(tmp_path), x, grad, cond), nprocs=2)
+    parts = [torch.load(tmp_path / f"{rank}.pt") for rank in range(2)]
+
+    torch.manual_seed(0)
+    bn = BatchNorm(3, num_classes=3 if cond else 0, dims=3)
+    if cond:
+        with torch.no_grad():
+            bn.gain.weight.normal_()
+    xs = x.clone().requires_grad_()
+    out = bn(xs, torch.arange(8) % 3 if cond else None)
+    out.backward(grad)
+    torch.testing.assert_close(torch.cat([p["out"] for p in parts]), out.detach(), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(torch.cat([p["x_grad"] for p in parts]), xs.grad, atol=1e-5, rtol=1e-5)
+    for name, p in bn.named_parameters():  # DDP sums (then averages) the per-process parameter gradients
+        torch.testing.assert_close(parts[0]["params"][name] + parts[1]["params"][name], p.grad, atol=1e-5,
+                                   rtol=1e-5)
+    for part in parts:
+        torch.testing.assert_close(part["running"], bn.running_var)
+
+
+def test_spectral_norm_wraps_only_when_enabled():
+    conv = nn.Conv2d(3, 4, 3)
+    assert spectral_norm(conv, False) is conv and not hasattr(conv, "parametrizations")
+    wrapped = spectral_norm(nn.Conv2d(3, 4, 3), True)
+    for _ in range(5):
+        wrapped(torch.randn(1, 3, 5, 5))
+    assert abs(torch.linalg.matrix_norm(wrapped.weight.flatten(1), ord=2).item() - 1) < 1e-2
+
+
+def test_projection_head():
+    torch.manual_seed(0)
+    h, y = torch.randn(4, 10), torch.tensor([0, 1, 1, 2])
+    plain = ProjectionHead(10)
+    torch.testing.assert_close(plain(h, y), plain.linear(h).squeeze(1))  # labels ignored when unconditional
+    head = ProjectionHead(10, num_classes=3)
+    expected = head.linear(h).squeeze(1) + (head.embed.weight[y] * h).sum(1)
+    torch.testing.assert_close(head(h, y), expected)
+    assert not torch.allclose(head(h, y), head(h, (y + 1) % 3))
+
+
+def test_widths_double_per_halving_and_are_capped():
+    assert widths(32, 32, 512) == {32: 32, 16: 64, 8: 128, 4: 256}
+    assert widths(64, 32, 512) == {64: 32, 32: 64, 16: 128, 8: 256, 4: 512}
+    assert widths(128, 32, 256)[4] == 256 and widths(128, 32, 256)[16] == 256
+
+
+def test_assert_shape_names_the_expected_shape():
+    assert_shape(torch.zeros(2, 3), [None, 3])
+    with pytest.raises(AssertionError, match=r"latents: expected shape \[\*, 4\], got \[2, 3\]"):
+        assert_shape(torch.zeros(2, 3), [None, 4], "latents")

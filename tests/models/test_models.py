@@ -1,0 +1,272 @@
+"""GAN families (vgan, mocogan) built through the registry with tiny configs (8 channels, 8-frame clips)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from vidsynth.config import ModelConfig
+from vidsynth.errors import UserError
+from vidsynth.models import MODELS, GANModels, build_model
+
+# (family, resolution, two_stream): every family at 32 and 64, plus vgan's two-stream generator
+VARIANTS = [("vgan", 32, False), ("vgan", 64, False), ("vgan", 32, True), ("vgan", 64, True),
+            ("mocogan", 32, False), ("mocogan", 64, False)]
+IDS = [f"{n}{r}{'-2stream' if t else ''}" for n, r, t in VARIANTS]
+
+
+def tiny(name: str, resolution: int = 32, two_stream: bool = False, num_classes: int = 0, **kw) -> ModelConfig:
+    values = dict(name=name, resolution=resolution, num_frames=8, num_classes=num_classes, two_stream=two_stream,
+                  z_dim=16, motion_dim=8, g_channels=8, d_channels=8, max_channels=64, image_frames=2)
+    return ModelConfig(**{**values, **kw})
+
+
+def build(seed: int = 0, **kw) -> GANModels:
+    torch.manual_seed(seed)
+    return build_model(tiny(**kw))
+
+
+def warm_up(models: GANModels, batch: int = 4, labels=None) -> None:
+    """Training-mode forwards until the BatchNorm running statistics (momentum 0.1) are near the batch ones."""
+    models.generator.train()
+    with torch.no_grad():
+        for _ in range(30):
+            g = models.generator
+            g(g.make_latents(batch), labels)
+    models.generator.eval()
+
+
+def labels_for(cfg_classes: int, n: int):
+    return torch.arange(n) % cfg_classes if cfg_classes else None
+
+
+def test_registry_lists_both_families():
+    assert {"vgan", "mocogan"} <= set(MODELS)
+    assert set(build(name="vgan").discriminators) == {"video"}
+    assert set(build(name="mocogan").discriminators) == {"image", "video"}
+
+
+@pytest.mark.parametrize("num_classes", [0, 3])
+@pytest.mark.parametrize("name,resolution,two_stream", VARIANTS, ids=IDS)
+def test_shapes_and_ranges(name, resolution, two_stream, num_classes):
+    models = build(name=name, resolution=resolution, two_stream=two_stream, num_classes=num_classes)
+    g, labels = models.generator, labels_for(num_classes, 3)
+    video = g(g.make_latents(3), labels)
+    assert video.shape == (3, 3, 8, resolution, resolution)
+    assert video.dtype == torch.float32
+    assert video.min() >= -1 and video.max() <= 1 and video.std() > 0
+    total = 0
+    for role, d in models.discriminators.items():
+        logits = d(video, labels)
+        assert logits.shape == (3,), role
+        assert torch.isfinite(logits).all(), role
+        total = total + logits.sum()
+    total.backward()  # gradients reach G through the discriminators
+    assert all(p.grad is not None for p in g.parameters() if p.requires_grad and p.dim() > 1)
+
+
+@pytest.mark.parametrize("name,resolution,two_stream", VARIANTS, ids=IDS)
+def test_state_dict_round_trip_gives_identical_outputs(name, resolution, two_stream):
+    models = build(name=name, resolution=resolution, two_stream=two_stream, num_classes=3)
+    with torch.no_grad():  # move the zero-initialised class embeddings so they are part of what must round-trip
+        for module in models.generator.modules():
+            if hasattr(module, "gain") and isinstance(module.gain, torch.nn.Embedding):
+                module.gain.weight.normal_()
+    warm_up(models, labels=labels_for(3, 4))
+    fresh = build(seed=1, name=name, resolution=resolution, two_stream=two_stream, num_classes=3)
+    latents, labels = models.generator.make_latents(2, torch.Generator().manual_seed(5)), torch.tensor([0, 2])
+    fresh.generator.eval()
+    assert not torch.allclose(fresh.generator(latents, labels), models.generator(latents, labels))
+    fresh.generator.load_state_dict(models.generator.state_dict())
+    with torch.no_grad():
+        video = models.generator(latents, labels)
+        assert torch.equal(fresh.generator(latents, labels), video)
+        for role, d in models.discriminators.items():
+            other = fresh.discriminators[role]
+            other.load_state_dict(d.state_dict())
+            d.eval(), other.eval()
+            torch.manual_seed(7)  # the image discriminator draws its frames from the global RNG
+            expected = d(video, labels)
+            torch.manual_seed(7)
+            assert torch.equal(other(video, labels), expected), role
+
+
+@pytest.mark.parametrize("name,resolution,two_stream", VARIANTS, ids=IDS)
+def test_seeds_and_batch_independence_in_eval(name, resolution, two_stream):
+    models = build(name=name, resolution=resolution, two_stream=two_stream)
+    warm_up(models)
+    g = models.generator
+
+    def sample(seed, n=2):
+        return g.sample(n, torch.Generator().manual_seed(seed))
+
+    assert torch.equal(sample(3), sample(3))
+    assert not torch.allclose(sample(3), sample(4))
+    latents = g.make_latents(4, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        batch = g(latents)
+        for i in range(4):
+            torch.testing.assert_close(g(latents[i:i + 1]), batch[i:i + 1], atol=1e-5, rtol=1e-4)
+    assert not g.training  # sample() restored the mode it found
+    g.train()
+    sample(3)
+    assert g.training
+
+
+def test_sample_truncation_and_labels():
+    models = build(name="mocogan", num_classes=3)
+    with torch.no_grad():
+        for module in models.generator.modules():
+            if hasattr(module, "gain") and isinstance(module.gain, torch.nn.Embedding):
+                module.gain.weight.normal_()
+                module.bias.weight.normal_()
+    warm_up(models, labels=labels_for(3, 4))
+    g, seed = models.generator, torch.Generator
+    zero = g.sample(2, seed().manual_seed(0), labels=torch.tensor([1, 1]), truncation=0.0)
+    torch.testing.assert_close(zero[0], zero[1])  # psi = 0: every latent is the mean
+    assert not torch.allclose(zero, g.sample(2, seed().manual_seed(0), labels=torch.tensor([1, 1])))
+    assert not torch.allclose(zero[0], g.sample(1, seed().manual_seed(0), labels=torch.tensor([2]),
+                                                truncation=0.0)[0])  # the class changes the video
+    drawn = g.sample(4, seed().manual_seed(0))  # labels drawn from the generator when not given
+    assert torch.equal(drawn, g.sample(4, seed().manual_seed(0)))
+
+
+def test_mocogan_generates_longer_videos_than_trained_and_they_extend_the_short_one():
+    models = build(name="mocogan")
+    warm_up(models)
+    g = models.generator
+    assert g.latent_dim(20) == 16 + 8 * 21
+    long = g.sample(2, torch.Generator().manual_seed(0), num_frames=20)
+    assert long.shape == (2, 3, 20, 32, 32)
+    latents = g.make_latents(2, torch.Generator().manual_seed(0), num_frames=20)
+    short = latents[:, :g.latent_dim(8)]  # same content, initial state and first 8 motion noises
+    with torch.no_grad():
+        torch.testing.assert_close(g(latents)[:, :, :8], g(short), atol=1e-5, rtol=1e-4)
+    with pytest.raises(AssertionError, match="latents"):
+        g(latents[:, :-3])
+
+
+def test_mocogan_content_is_shared_and_motion_moves_frames():
+    models = build(name="mocogan")
+    warm_up(models)
+    g = models.generator
+    latents = g.make_latents(2, torch.Generator().manual_seed(0))
+    latents[1, 16:] = latents[0, 16:]  # same motion, other content
+    with torch.no_grad():
+        video = g(latents)
+    # a content-only generator would give identical frames; one ignoring z_c identical clips
+    assert (video[:, :, 1:] - video[:, :, :-1]).abs().mean() > 0.01 * video.std()
+    assert (video[0] - video[1]).abs().mean() > 0.1 * video.std()
+
+
+def test_vgan_two_stream_mask_blends_foreground_over_a_static_background():
+    models = build(name="vgan", two_stream=True)
+    warm_up(models)
+    g = models.generator
+    latents = g.make_latents(2, torch.Generator().manual_seed(0))
+    mask_bias = g.video.convs[-1].bias
+    with torch.no_grad():
+        mask_bias[-1] = -100.0  # mask 0: only the static 2D background shows
+        video = g(latents)
+        torch.testing.assert_close(video, video[:, :, :1].expand_as(video))
+        mask_bias[-1] = 100.0  # mask 1: only the 3D foreground, which moves
+        video = g(latents)
+        assert (video[:, :, 1:] - video[:, :, :-1]).abs().mean() > 1e-3
+        torch.testing.assert_close(video, torch.tanh(g.video(latents)[:, :3]))
+
+
+@pytest.mark.parametrize("num_frames,t0", [(2, 1), (8, 1), (16, 2), (32, 4)])
+def test_vgan_time_schedule(num_frames, t0):
+    g = build(name="vgan", num_frames=num_frames).generator
+    assert g.video.start == [64, t0, 4, 4]
+    assert g(g.make_latents(2)).shape == (2, 3, num_frames, 32, 32)
+
+
+@pytest.mark.parametrize("name", ["vgan", "mocogan"])
+def test_discriminator_spectral_norm_bounds_the_largest_singular_value(name):
+    models = build(name=name)
+    video = torch.rand(2, 3, 8, 32, 32) * 2 - 1
+    for _ in range(5):  # each training-mode forward runs one power iteration
+        for d in models.discriminators.values():
+            d(video)
+    for role, d in models.discriminators.items():
+        weights = [m.weight for m in d.modules() if hasattr(m, "parametrizations")]
+        assert len(weights) >= 3, role
+        for w in weights:
+            sigma = torch.linalg.matrix_norm(w.detach().flatten(1), ord=2).item()
+            assert abs(sigma - 1) < 0.05, (role, sigma)
+    plain = build(name=name, d_spectral_norm=False)
+    for d in plain.discriminators.values():
+        assert not any(hasattr(m, "parametrizations") for m in d.modules())
+
+
+@pytest.mark.parametrize("name", ["vgan", "mocogan"])
+def test_conditional_discriminators_depend_on_the_label(name):
+    models = build(name=name, num_classes=3)
+    video = torch.rand(2, 3, 8, 32, 32) * 2 - 1
+    for role, d in models.discriminators.items():
+        torch.manual_seed(0)
+        a = d(video, torch.tensor([0, 0]))
+        torch.manual_seed(0)
+        b = d(video, torch.tensor([1, 2]))
+        assert not torch.allclose(a, b), role
+        with pytest.raises(AssertionError, match="labels"):
+            d(video, None)
+
+
+def test_image_discriminator_judges_evenly_spaced_frames_from_a_random_phase():
+    models = build(name="mocogan", image_frames=3)
+    d = models.discriminators["image"]
+    phases = []
+    for _ in range(40):
+        index = d.frame_indices(4, 8)  # stride 2, phase in {0, 1, 2, 3}, one per call
+        assert ((index[:, 1:] - index[:, :-1]) == 2).all() and index.min() >= 0 and index.max() < 8
+        assert (index == index[:1]).all()
+        phases.append(int(index[0, 0]))
+    assert set(phases) == {0, 1, 2, 3} and int(d.calls) == 40
+    # the phase sequence is a function of the checkpointed counter, not of any global RNG
+    other = build(name="mocogan", image_frames=3).discriminators["image"]
+    torch.manual_seed(123)
+    assert [int(other.frame_indices(1, 8)[0, 0]) for _ in range(40)] == phases
+    other.calls.zero_()
+    other.eval()
+    assert {int(other.frame_indices(1, 8)[0, 0]) for _ in range(5)} == {phases[0]} and int(other.calls) == 0
+    video = torch.rand(2, 3, 8, 32, 32) * 2 - 1
+    d.eval()  # no spectral-norm power iteration between the calls compared
+    index = d.frame_indices(2, 8)
+    logits = d(video)
+    per_frame = torch.stack([d.frames(video[b, :, index[b]].transpose(0, 1)).mean() for b in range(2)])
+    torch.testing.assert_close(logits, per_frame, atol=1e-5, rtol=1e-5)
+
+
+def test_input_shapes_are_checked():
+    models = build(name="vgan")
+    with pytest.raises(AssertionError, match=r"latents: expected shape \[\*, 16\]"):
+        models.generator(torch.zeros(2, 17))
+    with pytest.raises(AssertionError, match="VideoDiscriminator input"):
+        models.discriminators["video"](torch.zeros(2, 3, 8, 64, 64))
+
+
+@pytest.mark.parametrize("overrides,message", [
+    (dict(resolution=48), "resolution=48"),
+    (dict(resolution=0), "resolution=0"),
+    (dict(name="vgan", num_frames=12), "power of two"),
+    (dict(name="vgan", num_frames=1), "power of two"),
+    (dict(name="stylegan"), "unknown model"),
+    (dict(g_channels=0), "g_channels"),
+    (dict(num_frames=0), "num_frames"),
+    (dict(name="mocogan", image_frames=9), "image_frames"),
+])
+def test_build_model_rejects_bad_configs_with_one_line(overrides, message):
+    with pytest.raises(UserError, match=message) as err:
+        build_model(tiny(**{"name": "mocogan", **overrides}))
+    assert "\n" not in str(err.value)
+
+
+def test_vgan_cannot_change_its_length_and_mocogan_handles_odd_lengths():
+    with pytest.raises(UserError, match="num_frames"):
+        build(name="vgan").generator.make_latents(1, num_frames=16)
+    models = build(name="mocogan", num_frames=5)
+    video = models.generator(models.generator.make_latents(2))
+    assert video.shape == (2, 3, 5, 32, 32)
+    assert all(d(video).shape == (2,) for d in models.discriminators.values())
