@@ -294,9 +294,17 @@ def export(run, out):
     click.echo(f"exported to {export_run(run, out)}")
 
 
+class _ConsoleFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        return f"warning: {message}" if record.levelno >= logging.WARNING else message
+
+
 def main(argv=None):
     """Entry point: user mistakes print one line and exit 2, never a traceback."""
-    logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(_ConsoleFormatter())
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
     try:
         cli.main(args=argv, standalone_mode=False)
     except click.exceptions.Abort:

@@ -71,6 +71,7 @@ class ModelConfig:
     g_channels: int = 32            # generator width at full resolution; doubles per halving, capped
     d_channels: int = 32            # discriminator width at full resolution; doubles per halving, capped
     max_channels: int = 512
+    upsample: str = "resize"        # generator stages: resize (nearest x2 + 3x3 conv) | transpose (k4 s2 conv)
     two_stream: bool = False        # vgan: foreground video + mask over a static background (Vondrick et al.)
     image_frames: int = 4           # mocogan: frames per clip the image discriminator sees
     g_spectral_norm: bool = False

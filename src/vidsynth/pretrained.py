@@ -10,6 +10,7 @@ from safetensors.torch import load_file, save_file
 
 from vidsynth.config import ModelConfig, from_dict, to_dict
 from vidsynth.errors import UserError
+from vidsynth.sampling import recalibrate_batch_norm
 
 
 def _build_generator(model_cfg: ModelConfig) -> torch.nn.Module:
@@ -18,7 +19,8 @@ def _build_generator(model_cfg: ModelConfig) -> torch.nn.Module:
 
 
 def load_run_generator(run_dir: Path, checkpoint: Path | None = None) -> tuple[torch.nn.Module, dict]:
-    """The EMA generator of a run's latest (or given) checkpoint, and the run's config dict."""
+    """The EMA generator of a run's latest (or given) checkpoint, with BatchNorm statistics recalibrated to its
+    weights (so export and sampling see what training samples showed), and the run's config dict."""
     from vidsynth.training.checkpoint import list_checkpoints, load_checkpoint
     from vidsynth.training.loop import RunConfig
     cfg = RunConfig.load(run_dir)
@@ -30,7 +32,7 @@ def load_run_generator(run_dir: Path, checkpoint: Path | None = None) -> tuple[t
     state = load_checkpoint(checkpoint)
     generator = _build_generator(cfg.model)
     generator.load_state_dict(state["objective"][0]["modules"]["generator_ema"])
-    return generator.eval(), cfg.to_dict()
+    return recalibrate_batch_norm(generator), cfg.to_dict()
 
 
 def load_generator(path: str | Path) -> tuple[torch.nn.Module, dict]:

@@ -41,6 +41,35 @@ def sample_seeds(generator: nn.Module, seeds: list[int], labels: list[int] | Non
     return torch.cat(out)
 
 
+@torch.no_grad()
+def recalibrate_batch_norm(generator: nn.Module, batches: int = 8, batch_size: int = 16, seed: int = 0) -> nn.Module:
+    """Set every BatchNorm's running statistics to the average batch statistics of ``generator`` on random latents
+    (BigGAN's "standing statistics"), in place; returns it in eval mode.
+
+    Running statistics collected during training lag the weights, most of all for the EMA generator, whose weights
+    are an average the statistics never saw; eval-mode samples then look washed out. A cumulative average over a
+    few fixed-seed batches matches eval mode to the weights. Deterministic for a given seed.
+    """
+    from vidsynth.models.layers import BatchNorm
+    norms = [m for m in generator.modules() if isinstance(m, (BatchNorm, nn.modules.batchnorm._BatchNorm))]
+    if not norms:
+        return generator.eval()
+    device = next(generator.parameters()).device
+    momenta = [m.momentum for m in norms]
+    rng = torch.Generator().manual_seed(seed)
+    num_classes = getattr(generator, "num_classes", 0)
+    generator.train()
+    for k in range(batches):
+        for m in norms:
+            m.momentum = 1 / (k + 1)  # running = mean of the batch statistics seen so far
+        latents = generator.make_latents(batch_size, rng).to(device)
+        labels = torch.randint(num_classes, (batch_size,), generator=rng).to(device) if num_classes else None
+        generator(latents, labels)
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+    return generator.eval()
+
+
 def seed_labels(seeds: list[int], num_classes: int) -> list[int] | None:
     """Default classes for a conditional model's fixed-seed samples: seed k shows class k mod num_classes."""
     return [s % num_classes for s in seeds] if num_classes else None

@@ -164,7 +164,8 @@ def test_vgan_two_stream_mask_blends_foreground_over_a_static_background():
     warm_up(models)
     g = models.generator
     latents = g.make_latents(2, torch.Generator().manual_seed(0))
-    mask_bias = g.video.convs[-1].bias
+    last = [m for m in g.video.convs[-1].modules() if isinstance(m, (torch.nn.Conv3d, torch.nn.ConvTranspose3d))]
+    mask_bias = last[-1].bias
     with torch.no_grad():
         mask_bias[-1] = -100.0  # mask 0: only the static 2D background shows
         video = g(latents)
@@ -270,3 +271,32 @@ def test_vgan_cannot_change_its_length_and_mocogan_handles_odd_lengths():
     video = models.generator(models.generator.make_latents(2))
     assert video.shape == (2, 3, 5, 32, 32)
     assert all(d(video).shape == (2,) for d in models.discriminators.values())
+
+
+@pytest.mark.parametrize("upsample", ["resize", "transpose"])
+@pytest.mark.parametrize("name", ["vgan", "mocogan"])
+def test_both_upsampling_modes_build_and_generate(name, upsample):
+    models = build(name=name, upsample=upsample)
+    convs = [m for m in models.generator.modules() if isinstance(m, (torch.nn.ConvTranspose2d,
+                                                                     torch.nn.ConvTranspose3d))]
+    assert bool(convs) == (upsample == "transpose")
+    video = models.generator(models.generator.make_latents(2, torch.Generator().manual_seed(0)))
+    assert video.shape == (2, 3, 8, 32, 32) and video.abs().max() <= 1
+
+
+def test_batch_norm_recalibration_matches_eval_mode_to_the_weights():
+    from vidsynth.sampling import recalibrate_batch_norm
+    g = build(name="vgan").generator
+    with torch.no_grad():  # weights the running statistics never saw, as for an EMA generator
+        for p in g.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    latents = g.make_latents(64, torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        reference = g.train()(latents)  # batch statistics of a large batch
+        stale = g.eval()(latents)
+        fresh = recalibrate_batch_norm(g, batches=8, batch_size=16, seed=0)(latents)
+    assert not g.training
+    stale_error, fresh_error = (stale - reference).abs().mean(), (fresh - reference).abs().mean()
+    assert fresh_error < stale_error / 3, (fresh_error, stale_error)
+    again = recalibrate_batch_norm(g, batches=8, batch_size=16, seed=0)(latents)
+    assert torch.equal(again, fresh)  # deterministic for a seed

@@ -55,6 +55,8 @@ def check_config(cfg: ModelConfig) -> ModelConfig:
             raise UserError(f"model {key} must be >= 1, got {getattr(cfg, key)}")
     if cfg.num_classes < 0:
         raise UserError(f"num_classes must be >= 0, got {cfg.num_classes}")
+    if cfg.upsample not in ("resize", "transpose"):
+        raise UserError(f"upsample={cfg.upsample!r}: use resize or transpose")
     return cfg
 
 

@@ -171,7 +171,8 @@ class UpStack(nn.Module):
     """
 
     def __init__(self, dims: int, in_features: int, out_channels: int, resolution: int, widths: dict[int, int],
-                 num_classes: int = 0, sn: bool = False, t0: int = 1, time_doubling: Sequence[bool] = ()):
+                 num_classes: int = 0, sn: bool = False, t0: int = 1, time_doubling: Sequence[bool] = (),
+                 upsample: str = "transpose"):
         super().__init__()
         stages = int(math.log2(resolution // 4))
         if dims == 3 and len(time_doubling) != stages:
@@ -184,9 +185,15 @@ class UpStack(nn.Module):
         for i in range(stages):
             s, last = 4 * 2**i, i == stages - 1
             temporal = dims == 3 and time_doubling[i]
-            kernel, stride = (4, 2) if dims == 2 or temporal else ((3, 4, 4), (1, 2, 2))
             cout = out_channels if last else widths[2 * s]
-            self.convs.append(conv(dims, widths[s], cout, kernel, stride, 1, transpose=True, bias=last, sn=sn))
+            if upsample == "resize":
+                # nearest x2 then a 3x3(x3) conv: no checkerboard or frame flicker (Odena et al. 2016)
+                scale = 2 if dims == 2 else ((2 if temporal else 1), 2, 2)
+                self.convs.append(nn.Sequential(nn.Upsample(scale_factor=scale, mode="nearest"),
+                                                conv(dims, widths[s], cout, 3, 1, 1, bias=last, sn=sn)))
+            else:
+                kernel, stride = (4, 2) if dims == 2 or temporal else ((3, 4, 4), (1, 2, 2))
+                self.convs.append(conv(dims, widths[s], cout, kernel, stride, 1, transpose=True, bias=last, sn=sn))
             if not last:
                 self.norms.append(BatchNorm(cout, num_classes, dims))
 

@@ -52,7 +52,7 @@ class VideoGenerator(Generator):
         self.motion = MotionRNN(cfg.motion_dim)
         self.image = UpStack(2, cfg.z_dim + cfg.motion_dim, cfg.channels, cfg.resolution,
                              widths(cfg.resolution, cfg.g_channels, cfg.max_channels), cfg.num_classes,
-                             cfg.g_spectral_norm)
+                             cfg.g_spectral_norm, upsample=cfg.upsample)
 
     def latent_dim(self, num_frames: int | None = None) -> int:
         num_frames = self.cfg.num_frames if num_frames is None else num_frames

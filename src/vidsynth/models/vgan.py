@@ -46,9 +46,9 @@ class VideoGenerator(Generator):
         w = widths(cfg.resolution, cfg.g_channels, cfg.max_channels)
         out = cfg.channels + 1 if cfg.two_stream else cfg.channels
         self.video = UpStack(3, cfg.z_dim, out, cfg.resolution, w, cfg.num_classes, cfg.g_spectral_norm,
-                             t0, time_doubling)
+                             t0, time_doubling, cfg.upsample)
         self.background = (UpStack(2, cfg.z_dim, cfg.channels, cfg.resolution, w, cfg.num_classes,
-                                   cfg.g_spectral_norm) if cfg.two_stream else None)
+                                   cfg.g_spectral_norm, upsample=cfg.upsample) if cfg.two_stream else None)
 
     def latent_dim(self, num_frames: int | None = None) -> int:
         if num_frames is not None and num_frames != self.cfg.num_frames:

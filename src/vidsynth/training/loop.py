@@ -7,6 +7,7 @@ Run folder ``runs/00003-mocogan-shapes32/``: ``config.json``, ``log.txt``, ``sta
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import logging
@@ -18,12 +19,13 @@ from pathlib import Path
 
 import torch
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from vidsynth.config import DataConfig, ModelConfig, TrainConfig, from_dict, to_dict
 from vidsynth.data import build_dataset, make_loader
 from vidsynth.errors import UserError
 from vidsynth.io import save_videos
-from vidsynth.sampling import sample_seeds, seed_labels
+from vidsynth.sampling import recalibrate_batch_norm, sample_seeds, seed_labels
 from vidsynth.training import distributed as dist
 from vidsynth.training.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
 from vidsynth.training.gan import NonFiniteError
@@ -176,6 +178,8 @@ def train(cfg: RunConfig, outdir: Path | str = "runs", resume: Path | str | None
     bar = tqdm(total=cfg.train.steps, initial=step, unit="step", dynamic_ncols=True,
                disable=(rank != 0) or (None if progress is None else not progress))
     t_last, step_last = time.perf_counter(), step
+    redirect = logging_redirect_tqdm()  # console log lines go above the progress bar instead of through it
+    redirect.__enter__()
     try:
         while step < cfg.train.steps:
             stats = objective.train_step(next_batch, step)
@@ -200,6 +204,7 @@ def train(cfg: RunConfig, outdir: Path | str = "runs", resume: Path | str | None
         raise UserError(f"training stopped: {e}; last good checkpoint: "
                         f"{kept[-1] if kept else 'none (the run never reached checkpoint_every)'}") from None
     finally:
+        redirect.__exit__(None, None, None)
         bar.close()
         dist.shutdown()
         if rank == 0:
@@ -213,6 +218,7 @@ def train(cfg: RunConfig, outdir: Path | str = "runs", resume: Path | str | None
 def write_samples(generator, cfg: RunConfig, stem: Path) -> None:
     """Fixed seeds 0..num_samples-1 as ``stem.png`` (grid) and ``stem.mp4`` (tiled)."""
     seeds = list(range(cfg.train.num_samples))
+    generator = recalibrate_batch_norm(copy.deepcopy(generator))  # a copy: training state stays untouched
     videos = sample_seeds(generator, seeds, seed_labels(seeds, cfg.model.num_classes))
     for suffix in (".png", ".mp4"):
         save_videos(stem.with_suffix(suffix), videos)
