@@ -24,7 +24,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from vidsynth.config import DataConfig, ModelConfig, TrainConfig, from_dict, to_dict
 from vidsynth.data import build_dataset, make_loader
 from vidsynth.errors import UserError
-from vidsynth.io import save_videos
+from vidsynth.io import save_videos, to_uint8
 from vidsynth.sampling import recalibrate_batch_norm, sample_seeds, seed_labels
 from vidsynth.training import distributed as dist
 from vidsynth.training.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
@@ -175,6 +175,7 @@ def train(cfg: RunConfig, outdir: Path | str = "runs", resume: Path | str | None
             log.info("checkpoint %s", path.name)
         dist.barrier()
 
+    writer = _tensorboard(run_dir) if rank == 0 else None
     bar = tqdm(total=cfg.train.steps, initial=step, unit="step", dynamic_ncols=True,
                disable=(rank != 0) or (None if progress is None else not progress))
     t_last, step_last = time.perf_counter(), step
@@ -195,8 +196,15 @@ def train(cfg: RunConfig, outdir: Path | str = "runs", resume: Path | str | None
                     f.write(json.dumps(record) + "\n")
                 bar.set_postfix({k: f"{v:.3f}" for k, v in stats.items()} | {"clips/s": f"{clips_per_s:.1f}"})
                 log.info("step %d %s", step, " ".join(f"{k}={v:.4f}" for k, v in record.items() if k != "step"))
+                if writer:
+                    for k, v in record.items():
+                        if k not in ("step", "time"):
+                            writer.add_scalar(k, v, step)
             if rank == 0 and (step % cfg.train.sample_every == 0 or step == cfg.train.steps):
-                write_samples(objective.sampler, cfg, run_dir / "samples" / f"step-{step:07d}")
+                videos = write_samples(objective.sampler, cfg, run_dir / "samples" / f"step-{step:07d}")
+                if writer:
+                    writer.add_images("samples", to_uint8(videos)[:, :: max(1, videos.shape[2] // 4)].flatten(0, 1),
+                                      step, dataformats="NHWC")
             if step % cfg.train.checkpoint_every == 0 or step == cfg.train.steps:
                 save(step)
     except NonFiniteError as e:
@@ -205,6 +213,8 @@ def train(cfg: RunConfig, outdir: Path | str = "runs", resume: Path | str | None
                         f"{kept[-1] if kept else 'none (the run never reached checkpoint_every)'}") from None
     finally:
         redirect.__exit__(None, None, None)
+        if writer:
+            writer.close()
         bar.close()
         dist.shutdown()
         if rank == 0:
@@ -215,13 +225,23 @@ def train(cfg: RunConfig, outdir: Path | str = "runs", resume: Path | str | None
     return run_dir
 
 
-def write_samples(generator, cfg: RunConfig, stem: Path) -> None:
+def write_samples(generator, cfg: RunConfig, stem: Path) -> torch.Tensor:
     """Fixed seeds 0..num_samples-1 as ``stem.png`` (grid) and ``stem.mp4`` (tiled)."""
     seeds = list(range(cfg.train.num_samples))
     generator = recalibrate_batch_norm(copy.deepcopy(generator))  # a copy: training state stays untouched
     videos = sample_seeds(generator, seeds, seed_labels(seeds, cfg.model.num_classes))
     for suffix in (".png", ".mp4"):
         save_videos(stem.with_suffix(suffix), videos)
+    return videos
+
+
+def _tensorboard(run_dir: Path):
+    """A SummaryWriter in the run folder when tensorboard is installed (`pip install vidsynth[tensorboard]`)."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(str(run_dir / "tensorboard"))
 
 
 def main_distributed(argv=None):
