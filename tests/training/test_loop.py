@@ -137,3 +137,24 @@ def test_two_processes_equal_one_process(tmp_path):
         for key, value in module.items():
             if value.is_floating_point():
                 torch.testing.assert_close(value, ref[name][key], rtol=1e-4, atol=1e-5, msg=f"{name}.{key}")
+
+
+def test_n_critic_and_accumulation_consume_the_right_data(tmp_path):
+    run = train(tiny(steps=2, n_critic=2, accum=2, checkpoint_every=2), outdir=tmp_path, progress=False)
+    state = objective_state(run)
+    assert state["consumed"] == 2 * 2 * 4  # steps x n_critic x batch
+    stats = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
+    assert {"D_image", "D_video", "G_image", "G_video"} <= set(stats[-1])
+
+
+@pytest.mark.parametrize("loss", ["wgan", "wgan-gp", "lsgan", "hinge"])
+def test_every_loss_trains_through_the_loop(tmp_path, loss):
+    run = train(tiny(model="vgan", steps=2, loss=loss, r1_gamma=1.0 if loss == "hinge" else 0.0,
+                     augment="color,translation,cutout" if loss == "lsgan" else ""),
+                outdir=tmp_path, progress=False)
+    stats = json.loads((run / "stats.jsonl").read_text().splitlines()[-1])
+    assert ("gp" in stats) == (loss == "wgan-gp") and ("r1" in stats) == (loss == "hinge")
+    if loss == "wgan":  # weight clipping keeps every D parameter inside [-clip, clip]
+        d_state = objective_state(run)["objective"][0]["modules"]["discriminators"]
+        params = [v for k, v in d_state.items() if k.endswith(("original", ".weight", ".bias"))]
+        assert params and max(float(v.abs().max()) for v in params) <= 0.01

@@ -164,7 +164,7 @@ class GANObjective:
         # decided after averaging, so every rank sees the same gradients and stops together
         total = float(torch.stack([p.grad.sum() for p in params]).sum())
         bad, self._bad = self._bad, None
-        if not math.isfinite(total) and not self.scaler.is_enabled():  # fp16: the scaler skips inf steps by design
+        if (bad or not math.isfinite(total)) and not self.scaler.is_enabled():  # fp16: the scaler skips these
             raise NonFiniteError(f"step {step}: {bad or f'{name} gradient is {total}'}")
         self.scaler.step(optimizer)
         self.scaler.update()
