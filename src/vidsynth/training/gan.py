@@ -81,8 +81,11 @@ class GANObjective:
         stats = {}
         for _ in range(self.cfg.n_critic):
             real, labels = next_batch()
-            stats.update(self._update_d(real, labels, step))
-        stats.update(self._update_g(real, labels, step))
+            stats.update(self._update("discriminator", real, labels, step))
+            if self.loss.weight_clipping:
+                for d in self.discriminators.values():
+                    clip_weights(d, self.cfg.clip)
+        stats.update(self._update("generator", real, labels, step))
         self._update_ema(step)
         return stats
 
@@ -105,52 +108,48 @@ class GANObjective:
         label_chunks = labels.chunk(self.cfg.accum) if labels is not None else [None] * len(chunks)
         return zip(chunks, label_chunks)
 
-    def _update_d(self, real, labels, step) -> dict[str, float]:
-        cfg = self.cfg
-        self.generator.requires_grad_(False)
-        self.discriminators.requires_grad_(True)
-        self.opt_d.zero_grad(set_to_none=True)
+    def _update(self, name: str, real, labels, step: int) -> dict[str, float]:
+        """One optimizer step of ``name`` ("discriminator" or "generator") with the other network frozen, over
+        ``accum`` micro-batches; returns the mean loss terms."""
+        train, frozen = ((self.discriminators, self.generator) if name == "discriminator"
+                         else (self.generator, self.discriminators))
+        optimizer = self.opt_d if name == "discriminator" else self.opt_g
+        terms_of = self._d_terms if name == "discriminator" else self._g_terms
+        frozen.requires_grad_(False)
+        train.requires_grad_(True)
+        optimizer.zero_grad(set_to_none=True)
         totals: dict[str, float] = {}
         for real_mb, y in self._micro_batches(real, labels):
-            with torch.no_grad(), self._autocast():
-                fake = self.generator(self._latents(len(real_mb)), y)
-            with self._autocast():
-                real_in, fake_in = self._augment(real_mb), self._augment(fake.float())
-                terms = {f"D_{name}": self.loss.d_loss(d(real_in, y), d(fake_in, y))
-                         for name, d in self.discriminators.items()}
-                if self.loss.gradient_penalty:
-                    terms["gp"] = cfg.gp_lambda * sum(gradient_penalty(d, real_in, fake_in, y, self.rng)
-                                                      for d in self.discriminators.values())
-                if cfg.r1_gamma > 0:
-                    terms["r1"] = cfg.r1_gamma / 2 * sum(r1_penalty(d, real_in, y)
-                                                         for d in self.discriminators.values())
+            terms = terms_of(real_mb, y)
             self._backward(terms, step)
             for k, v in terms.items():
-                totals[k] = totals.get(k, 0.0) + float(v.detach()) / cfg.accum
-        self._step(self.opt_d, self.discriminators, "discriminator", step)
-        if self.loss.weight_clipping:
-            for d in self.discriminators.values():
-                clip_weights(d, cfg.clip)
+                totals[k] = totals.get(k, 0.0) + float(v.detach()) / self.cfg.accum
+        self._step(optimizer, train, name, step)
         return totals
 
-    def _update_g(self, real, labels, step) -> dict[str, float]:
+    def _d_terms(self, real, y) -> dict[str, torch.Tensor]:
         cfg = self.cfg
-        self.discriminators.requires_grad_(False)
-        self.generator.requires_grad_(True)
-        self.opt_g.zero_grad(set_to_none=True)
-        totals: dict[str, float] = {}
-        for real_mb, y in self._micro_batches(real, labels):
-            with self._autocast():
-                fake = self.generator(self._latents(len(real_mb)), y)
-                fake_in = self._augment(fake)
-                terms = {f"G_{name}": self.loss.g_loss(d(fake_in, y)) for name, d in self.discriminators.items()}
-                if cfg.content_l2 > 0:
-                    terms["l2"] = cfg.content_l2 * content_l2(fake, real_mb)
-            self._backward(terms, step)
-            for k, v in terms.items():
-                totals[k] = totals.get(k, 0.0) + float(v.detach()) / cfg.accum
-        self._step(self.opt_g, self.generator, "generator", step)
-        return totals
+        with torch.no_grad(), self._autocast():
+            fake = self.generator(self._latents(len(real)), y)
+        with self._autocast():
+            real_in, fake_in = self._augment(real), self._augment(fake.float())
+            terms = {f"D_{name}": self.loss.d_loss(d(real_in, y), d(fake_in, y))
+                     for name, d in self.discriminators.items()}
+            if self.loss.gradient_penalty:
+                terms["gp"] = cfg.gp_lambda * sum(gradient_penalty(d, real_in, fake_in, y, self.rng)
+                                                  for d in self.discriminators.values())
+            if cfg.r1_gamma > 0:
+                terms["r1"] = cfg.r1_gamma / 2 * sum(r1_penalty(d, real_in, y) for d in self.discriminators.values())
+        return terms
+
+    def _g_terms(self, real, y) -> dict[str, torch.Tensor]:
+        with self._autocast():
+            fake = self.generator(self._latents(len(real)), y)
+            fake_in = self._augment(fake)
+            terms = {f"G_{name}": self.loss.g_loss(d(fake_in, y)) for name, d in self.discriminators.items()}
+            if self.cfg.content_l2 > 0:
+                terms["l2"] = self.cfg.content_l2 * content_l2(fake, real)
+        return terms
 
     def _backward(self, terms: dict[str, torch.Tensor], step: int) -> None:
         for name, value in terms.items():
