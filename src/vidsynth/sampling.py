@@ -56,17 +56,23 @@ def recalibrate_batch_norm(generator: nn.Module, batches: int = 8, batch_size: i
         return generator.eval()
     device = next(generator.parameters()).device
     momenta = [m.momentum for m in norms]
+    # local statistics: under torch.distributed only rank 0 samples, so a synchronised norm would wait forever
+    syncing = [getattr(m, "synchronize", None) for m in norms]
     rng = torch.Generator().manual_seed(seed)
     num_classes = getattr(generator, "num_classes", 0)
     generator.train()
     for k in range(batches):
         for m in norms:
             m.momentum = 1 / (k + 1)  # running = mean of the batch statistics seen so far
+            if hasattr(m, "synchronize"):
+                m.synchronize = False
         latents = generator.make_latents(batch_size, rng).to(device)
         labels = torch.randint(num_classes, (batch_size,), generator=rng).to(device) if num_classes else None
         generator(latents, labels)
-    for m, momentum in zip(norms, momenta):
+    for m, momentum, sync in zip(norms, momenta, syncing):
         m.momentum = momentum
+        if sync is not None:
+            m.synchronize = sync
     return generator.eval()
 
 

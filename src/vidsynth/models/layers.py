@@ -93,6 +93,7 @@ class BatchNorm(nn.Module):
             raise ValueError(f"dims must be 2 or 3, got {dims}")
         self.num_features, self.num_classes, self.dims = num_features, num_classes, dims
         self.eps, self.momentum = eps, momentum
+        self.synchronize = True  # False: local statistics even under torch.distributed (e.g. rank-0-only sampling)
         self.register_buffer("running_mean", torch.zeros(num_features))
         self.register_buffer("running_var", torch.ones(num_features))
         if num_classes > 0:
@@ -109,7 +110,7 @@ class BatchNorm(nn.Module):
         labels = check_labels(labels, x.shape[0], self.num_classes)
         conditional = self.num_classes > 0
         weight, bias = (None, None) if conditional else (self.weight, self.bias)
-        if self.training and _distributed():
+        if self.training and self.synchronize and _distributed():
             x = self._normalize_across_processes(x, weight, bias)
         else:  # torch's kernel: the numbers of nn.BatchNorm, 2-3x faster on CPU than the explicit version below
             x = F.batch_norm(x, self.running_mean, self.running_var, weight, bias, self.training, self.momentum,
