@@ -1,9 +1,9 @@
 """Training throughput per model family at 32^2 and 64^2 (16 frames, batch 16): s/iter, clips/s, achieved GFLOP/s
 (forward + backward FLOPs of one full training step, counted by torch.utils.flop_counter), its ratio to a float32
 matmul measured in the same run, and peak memory. Each configuration runs in its own process (its own peak RSS),
-with and without glibc malloc settings that keep freed memory mapped (``--malloc both``).
+with glibc's defaults or with freed memory kept mapped (``--malloc off,env,mallopt``).
 
-    .venv/bin/python bench/train_throughput.py                 # every model at 32 and 64
+    .venv/bin/python bench/train_throughput.py                 # every model at 32 and 64, as training runs
     .venv/bin/python bench/train_throughput.py --models vgan --resolutions 32 --steps 3
 """
 
@@ -20,6 +20,7 @@ import time
 import torch
 
 MALLOC_ENV = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(2**40)}
+# malloc modes: off = glibc defaults; env = the variables above; mallopt = what `vidsynth train` applies in-process
 
 
 def matmul_gflops(n: int = 2048, reps: int = 10) -> float:
@@ -31,8 +32,12 @@ def matmul_gflops(n: int = 2048, reps: int = 10) -> float:
     return 2 * n**3 * reps / (time.perf_counter() - t0) / 1e9
 
 
-def one(model: str, resolution: int, steps: int, batch: int, upsample: str) -> dict:
+def one(model: str, resolution: int, steps: int, batch: int, upsample: str, malloc: str) -> dict:
     from torch.utils.flop_counter import FlopCounterMode
+
+    from vidsynth.training.distributed import keep_freed_memory_mapped
+    if malloc == "mallopt":
+        keep_freed_memory_mapped()
 
     from vidsynth.config import ModelConfig, TrainConfig
     from vidsynth.data import build_dataset, make_loader
@@ -70,32 +75,32 @@ def main():
     p.add_argument("--upsample", default="resize,transpose")
     p.add_argument("--steps", type=int, default=5, help="timed steps per configuration")
     p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--malloc", default="off", choices=["off", "on", "both"],
-                   help=f"run with {' '.join(f'{k}={v}' for k, v in MALLOC_ENV.items())}")
+    p.add_argument("--malloc", default="mallopt", help="comma-separated: off (glibc defaults), env "
+                   f"({' '.join(f'{k}={v}' for k, v in MALLOC_ENV.items())}), mallopt (what vidsynth train does)")
     p.add_argument("--one", default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.one:
-        model, resolution, upsample = args.one.split(",")
-        print(json.dumps(one(model, int(resolution), args.steps, args.batch, upsample)))
+        model, resolution, upsample, malloc = args.one.split(",")
+        print(json.dumps(one(model, int(resolution), args.steps, args.batch, upsample, malloc)))
         return
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, float32, batch {args.batch}, 16 frames")
-    header = f"{'model':<9}{'res':>4} {'upsample':<10}{'malloc':<7}{'s/iter':>8}{'clips/s':>9}{'GFLOP/it':>10}" \
+    header = f"{'model':<9}{'res':>4} {'upsample':<10}{'malloc':<8}{'s/iter':>8}{'clips/s':>9}{'GFLOP/it':>10}" \
              f"{'GFLOP/s':>9}{'matmul':>8}{'ratio':>7}{'peak GB':>9}"
     print(header)
-    modes = {"off": [False], "on": [True], "both": [False, True]}[args.malloc]
     for model in args.models.split(","):
         for resolution in args.resolutions.split(","):
             for upsample in args.upsample.split(","):
-                for tuned in modes:
-                    env = {**os.environ, **(MALLOC_ENV if tuned else {})}
-                    out = subprocess.run([sys.executable, __file__, "--one", f"{model},{resolution},{upsample}",
-                                          "--steps", str(args.steps), "--batch", str(args.batch)],
+                for malloc in args.malloc.split(","):
+                    env = {**os.environ, **(MALLOC_ENV if malloc == "env" else {})}
+                    spec = f"{model},{resolution},{upsample},{malloc}"
+                    out = subprocess.run([sys.executable, __file__, "--one", spec, "--steps", str(args.steps),
+                                          "--batch", str(args.batch)],
                                          capture_output=True, text=True, env=env)
                     if out.returncode:
                         print(f"{model} {resolution} {upsample}: failed\n{out.stderr[-2000:]}")
                         continue
                     r = json.loads(out.stdout.strip().splitlines()[-1])
-                    print(f"{model:<9}{resolution:>4} {upsample:<10}{'on' if tuned else 'off':<7}"
+                    print(f"{model:<9}{resolution:>4} {upsample:<10}{malloc:<8}"
                           f"{r['s_per_iter']:8.3f}{r['clips_per_s']:9.1f}{r['gflop_per_iter']:10.1f}"
                           f"{r['gflops']:9.1f}{r['matmul_gflops']:8.1f}{r['gflops'] / r['matmul_gflops']:7.2f}"
                           f"{r['peak_rss_gb']:9.2f}", flush=True)

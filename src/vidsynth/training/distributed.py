@@ -7,7 +7,9 @@ statistics are synchronised by ``models.layers.BatchNorm``.
 
 from __future__ import annotations
 
+import ctypes
 import os
+import sys
 
 import torch
 import torch.distributed as dist
@@ -57,3 +59,18 @@ def shutdown() -> None:
     if dist.is_initialized():
         dist.barrier()  # without it gloo sometimes aborts a rank that tears down while another still sends
         dist.destroy_process_group()
+
+
+def keep_freed_memory_mapped() -> bool:
+    """glibc only: stop returning freed blocks to the OS (``mallopt`` M_MMAP_MAX=0, M_TRIM_THRESHOLD=2 GiB), the
+    in-process equivalent of ``MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=<large>``. Training frees and reallocates
+    the same large activation buffers every step; without this each step pays for page faults and zeroing
+    (measured 1.2-1.5x faster steps at 64x64x16 on CPU, bench/train_throughput.py). True if applied."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # musl or another libc
+        return False
+    m_trim_threshold, m_mmap_max = -1, -4
+    return bool(libc.mallopt(m_mmap_max, 0)) and bool(libc.mallopt(m_trim_threshold, 2**31 - 1))

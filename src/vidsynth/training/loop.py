@@ -120,6 +120,7 @@ def train(cfg: RunConfig, outdir: Path | str = "runs", resume: Path | str | None
     """Train (or resume) a run; returns its folder. ``resume``: a run folder whose latest checkpoint continues."""
     from vidsynth.training import build_objective
     device = resolve_device(cfg.train.device)
+    dist.keep_freed_memory_mapped()
     rank, world = dist.init_from_env(device)
     check_train_config(cfg.train, device, world)
     dataset = build_dataset(cfg.data)
