@@ -12,6 +12,6 @@ def test_readme_opens_with_two_commands_and_ci_runs_the_second():
     block = text.split("```bash\n", 1)[1].split("```", 1)[0].strip().splitlines()
     assert len(block) == 2, "the README starts with exactly two commands: main job, tests"
     main, tests = block
-    assert "vidsynth show shapes" in main and "pytest" in tests
+    assert "vidsynth train --preset quick" in main and "pytest" in tests
     assert tests in (ROOT / ".ci" / "run").read_text().splitlines()
     assert text.index("```bash") < text.index("\n## "), "the commands come before any section"
