@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from vidsynth.config import DataConfig, ModelConfig, TrainConfig, parse_overrides
+from vidsynth.config import DataConfig, ModelConfig, TrainConfig, from_dict, parse_overrides
 from vidsynth.errors import UserError
 
 OPTIONS_HELP = "Dataset options as key=value (see `vidsynth datasets`)."
@@ -149,7 +149,6 @@ def _load_preset(name: str) -> dict:
 
 
 def _run_config(preset, data, model, overrides):
-    from vidsynth.data import DATASETS
     from vidsynth.training.loop import RunConfig
     base = _load_preset(preset) if preset else {}
     sections = {k: dict(base.get(k, {})) for k in SECTIONS}
@@ -166,10 +165,7 @@ def _run_config(preset, data, model, overrides):
     name = sections["data"].get("name", DataConfig.name)
     from vidsynth.data import make_data_config
     options = {k: v for k, v in sections["data"].items() if k != "name"}
-    data_cfg = make_data_config(name, **options)
-    if name not in DATASETS:
-        raise UserError(f"unknown dataset {name!r}")
-    from vidsynth.config import from_dict
+    data_cfg = make_data_config(name, **options)  # rejects unknown datasets and options they do not take
     return RunConfig(data_cfg, from_dict(ModelConfig, sections["model"]), from_dict(TrainConfig, sections["train"]))
 
 

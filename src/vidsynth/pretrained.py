@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from vidsynth.config import ModelConfig, from_dict, to_dict
+from vidsynth.config import ModelConfig, from_dict
 from vidsynth.errors import UserError
 from vidsynth.sampling import recalibrate_batch_norm
 
@@ -70,6 +70,3 @@ def load_pretrained(model_dir: str | Path, device: str | torch.device = "cpu") -
     generator.class_names = list(config.get("class_names", []))
     generator.config = from_dict(ModelConfig, config["model"])
     return generator.to(device).eval()
-
-
-__all__ = ["export", "load_generator", "load_pretrained", "load_run_generator", "to_dict"]

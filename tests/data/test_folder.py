@@ -135,7 +135,6 @@ def test_ram_cache_serves_the_same_clips(tmp_path, make_video):
     cached, plain = build_dataset(**opts, cache="ram"), build_dataset(**opts, cache="none")
     assert cached.cache_enabled and not plain.cache_enabled
     cached.warm_cache()
-    before = decode_stats["frames"]
     for key in [(i, 1000 + i) for i in range(len(plain))]:
         assert torch.equal(cached[key]["video"], plain[key]["video"])
     assert len(cached._cache) == len(cached)
