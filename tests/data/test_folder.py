@@ -135,8 +135,12 @@ def test_ram_cache_serves_the_same_clips(tmp_path, make_video):
     cached, plain = build_dataset(**opts, cache="ram"), build_dataset(**opts, cache="none")
     assert cached.cache_enabled and not plain.cache_enabled
     cached.warm_cache()
-    for key in [(i, 1000 + i) for i in range(len(plain))]:
-        assert torch.equal(cached[key]["video"], plain[key]["video"])
+    keys = [(i, 1000 + i) for i in range(len(plain))]
+    before = decode_stats["frames"]
+    served = [cached[key]["video"] for key in keys]
+    assert decode_stats["frames"] == before, "a warmed RAM cache must serve clips without decoding"
+    for key, video in zip(keys, served):
+        assert torch.equal(video, plain[key]["video"])
     assert len(cached._cache) == len(cached)
     auto = build_dataset(**opts)
     assert auto.cache_enabled and auto.cache_bytes() < 2**20
