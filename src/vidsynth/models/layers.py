@@ -73,6 +73,23 @@ def _distributed() -> bool:
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
+class _AllReduceSum(torch.autograd.Function):
+    """Differentiable sum over processes: the gradient of a sum is the sum of the gradients. (Ours rather than
+    torch.distributed.nn.functional.all_reduce, which is deprecated and warns on every call.)"""
+
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:
+        x = x.clone()
+        dist.all_reduce(x)
+        return x
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:
+        grad = grad.clone()
+        dist.all_reduce(grad)
+        return grad
+
+
 class BatchNorm(nn.Module):
     """Batch norm over ``[B, C, H, W]`` (dims=2) or ``[B, C, T, H, W]`` (dims=3).
 
@@ -122,14 +139,13 @@ class BatchNorm(nn.Module):
 
     def _normalize_across_processes(self, x: Tensor, weight: Tensor | None, bias: Tensor | None) -> Tensor:
         """Training-mode batch norm with the mean and variance of the samples of every process."""
-        import torch.distributed.nn.functional as dist_fn  # differentiable collectives; only where distributed
         var, mean = torch.var_mean(x, dim=[0] + list(range(2, x.dim())), correction=0)
         local = x.new_tensor(x.numel() / self.num_features)
         # Chan et al.'s pairwise combination: the global mean from the summed n*mean, then the summed squared
         # deviations from it, n*var + n*(mean - global mean)^2 (exact; no cancellation as in E[x^2] - E[x]^2)
-        total = dist_fn.all_reduce(torch.cat([local * mean, local.view(1)]))
+        total = _AllReduceSum.apply(torch.cat([local * mean, local.view(1)]))
         count, global_mean = total[-1], total[:-1] / total[-1]
-        var = dist_fn.all_reduce(local * (var + (mean - global_mean) ** 2)) / count
+        var = _AllReduceSum.apply(local * (var + (mean - global_mean) ** 2)) / count
         with torch.no_grad():
             self.running_mean.lerp_(global_mean, self.momentum)
             self.running_var.lerp_(var * count / (count - 1).clamp(min=1), self.momentum)
