@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.multiprocessing as mp
+import torch.nn.functional as F
 from torch import nn
 
-from vidsynth.models.layers import BatchNorm, ProjectionHead, assert_shape, spectral_norm, widths
+from vidsynth.models.layers import BatchNorm, ProjectionHead, ResizeConv, assert_shape, spectral_norm, widths
 
 
 @pytest.mark.parametrize("dims", [2, 3])
@@ -127,3 +128,19 @@ def test_assert_shape_names_the_expected_shape():
     assert_shape(torch.zeros(2, 3), [None, 3])
     with pytest.raises(AssertionError, match=r"latents: expected shape \[\*, 4\], got \[2, 3\]"):
         assert_shape(torch.zeros(2, 3), [None, 4], "latents")
+
+
+@pytest.mark.parametrize("scale", [(2, 2), (2, 2, 2), (1, 2, 2)])
+def test_subpixel_resize_conv_equals_upsample_then_conv(scale):
+    torch.manual_seed(0)
+    layer = ResizeConv(5, 3, scale)
+    assert layer.subpixel  # few output channels
+    x = torch.randn(2, 5, *[3 + i for i in range(len(scale))], requires_grad=True)
+    reference = layer.conv(F.interpolate(x, scale_factor=scale, mode="nearest"))
+    out = layer(x)
+    assert out.shape == reference.shape
+    torch.testing.assert_close(out, reference, atol=1e-5, rtol=1e-5)
+    grad = torch.randn_like(out)
+    expected = torch.autograd.grad(reference, [x, layer.conv.weight, layer.conv.bias], grad)
+    torch.testing.assert_close(torch.autograd.grad(out, [x, layer.conv.weight, layer.conv.bias], grad), expected,
+                               atol=1e-5, rtol=1e-5)

@@ -177,9 +177,59 @@ class ProjectionHead(nn.Module):
         return logits
 
 
+# Nearest x2 then a 3-tap conv (padding 1), seen from the low-resolution input: output sub-position d of input
+# position Y reads input offsets -1, 0, +1 with kernel taps [d][offset] combined from the original taps 0, 1, 2.
+_SUBPIXEL_TAPS = torch.tensor([[[1.0, 0, 0], [0, 1, 1], [0, 0, 0]],    # d = 0: w0 on Y-1, w1 + w2 on Y
+                               [[0.0, 0, 0], [1, 1, 0], [0, 0, 1]]])   # d = 1: w0 + w1 on Y, w2 on Y+1
+
+
+class ResizeConv(nn.Module):
+    """Nearest-neighbour upsampling by ``scale`` (2 or 1 per spatial dim, 2 or 3 dims) then a 3x3(x3) conv with
+    padding 1: no checkerboard or frame flicker, unlike transposed convs (Odena et al. 2016).
+
+    With at most 64 output channels (the wide, high-resolution stages and the RGB layer) the same function is
+    computed as a sub-pixel conv: one conv on the low-resolution input with prod(scale) * out_channels outputs,
+    whose kernels are sums of the original taps (``_SUBPIXEL_TAPS``), then a pixel shuffle. Same parameters, same
+    result up to float rounding, and the upsampled input is never materialised. Measured on a 2-core CPU (fwd +
+    bwd, batch 16 x 16 frames): the RGB layer 5x faster (oneDNN vectorises over output channels in blocks of 16,
+    so a 3-channel conv runs at ~3/16 of the machine's rate), 64 outputs 1.2-1.5x faster, but 128-256 outputs
+    at 4x4-8x8 input up to 1.9x slower, hence the threshold."""
+
+    def __init__(self, in_channels: int, out_channels: int, scale: Sequence[int], bias: bool = True,
+                 sn: bool = False):
+        super().__init__()
+        if any(f not in (1, 2) for f in scale):
+            raise ValueError(f"scale must be 1 or 2 per dim, got {tuple(scale)}")
+        self.scale = tuple(scale)
+        self.conv = conv(len(scale), in_channels, out_channels, 3, 1, 1, bias=bias, sn=sn)
+        self.subpixel = out_channels <= 64
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.subpixel:
+            return self.conv(F.interpolate(x, scale_factor=self.scale, mode="nearest"))
+        return self.subpixel_forward(x)
+
+    def subpixel_forward(self, x: Tensor) -> Tensor:
+        dims, weight, bias = len(self.scale), self.conv.weight, self.conv.bias
+        taps = [_SUBPIXEL_TAPS.to(weight) if f == 2 else torch.eye(3).to(weight)[None] for f in self.scale]
+        if dims == 3:  # [out, in, k, l, m] -> [out, da, db, dc, in, p, q, r]
+            kernel = torch.einsum("apk,bql,crm,oiklm->oabcipqr", *taps, weight)
+        else:
+            kernel = torch.einsum("apk,bql,oikl->oabipq", *taps, weight)
+        subs = math.prod(self.scale)
+        kernel = kernel.reshape(weight.shape[0] * subs, *weight.shape[1:])
+        bias = None if bias is None else bias.repeat_interleave(subs)
+        y = (F.conv3d if dims == 3 else F.conv2d)(x, kernel, bias, padding=1)
+        b, size = x.shape[0], x.shape[2:]
+        y = y.view(b, weight.shape[0], *self.scale, *size)  # [B, out, d..., n...] -> [B, out, (n d)...]
+        y = y.permute(0, 1, *[i for n in range(dims) for i in (2 + dims + n, 2 + n)])
+        return y.reshape(b, weight.shape[0], *[f * n for f, n in zip(self.scale, size)])
+
+
 class UpStack(nn.Module):
-    """Vector -> feature map at 4x4 (x ``t0`` frames when dims=3) -> transposed convs (k4 s2 p1), each doubling
-    the spatial size, with BatchNorm + ReLU between -> ``out_channels`` at ``resolution`` (raw; the caller picks
+    """Vector -> feature map at 4x4 (x ``t0`` frames when dims=3) -> upsampling stages, each doubling the spatial
+    size (``upsample="resize"``: ``ResizeConv``; ``"transpose"``: transposed convs k4 s2 p1), with BatchNorm + ReLU
+    between -> ``out_channels`` at ``resolution`` (raw; the caller picks
     the output activation). Features at spatial size s have ``widths[s]`` channels.
 
     dims=3: stage i doubles time iff ``time_doubling[i]``; other stages use kernel (3, 4, 4), stride (1, 2, 2),
@@ -204,10 +254,8 @@ class UpStack(nn.Module):
             temporal = dims == 3 and time_doubling[i]
             cout = out_channels if last else widths[2 * s]
             if upsample == "resize":
-                # nearest x2 then a 3x3(x3) conv: no checkerboard or frame flicker (Odena et al. 2016)
-                scale = 2 if dims == 2 else ((2 if temporal else 1), 2, 2)
-                self.convs.append(nn.Sequential(nn.Upsample(scale_factor=scale, mode="nearest"),
-                                                conv(dims, widths[s], cout, 3, 1, 1, bias=last, sn=sn)))
+                scale = (2 if temporal else 1, 2, 2) if dims == 3 else (2, 2)
+                self.convs.append(ResizeConv(widths[s], cout, scale, bias=last, sn=sn))
             else:
                 kernel, stride = (4, 2) if dims == 2 or temporal else ((3, 4, 4), (1, 2, 2))
                 self.convs.append(conv(dims, widths[s], cout, kernel, stride, 1, transpose=True, bias=last, sn=sn))
