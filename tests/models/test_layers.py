@@ -8,7 +8,14 @@ import torch.multiprocessing as mp
 import torch.nn.functional as F
 from torch import nn
 
-from vidsynth.models.layers import BatchNorm, ProjectionHead, ResizeConv, assert_shape, spectral_norm, widths
+from vidsynth.models.layers import (
+    BatchNorm,
+    ProjectionHead,
+    ResizeConv,
+    assert_shape,
+    spectral_norm,
+    widths,
+)
 
 
 @pytest.mark.parametrize("dims", [2, 3])
