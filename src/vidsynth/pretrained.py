@@ -31,7 +31,8 @@ def load_run_generator(run_dir: Path, checkpoint: Path | None = None) -> tuple[t
         checkpoint = found[-1]
     state = load_checkpoint(checkpoint)
     generator = _build_generator(cfg.model)
-    generator.load_state_dict(state["objective"][0]["modules"]["generator_ema"])
+    from vidsynth.models import load_weights
+    load_weights(generator, state["objective"][0]["modules"]["generator_ema"], str(checkpoint))
     return recalibrate_batch_norm(generator), cfg.to_dict()
 
 
@@ -66,7 +67,8 @@ def load_pretrained(model_dir: str | Path, device: str | torch.device = "cpu") -
                         f"(write one with `vidsynth export RUN --out DIR`)")
     config = json.loads((model_dir / "config.json").read_text())
     generator = _build_generator(from_dict(ModelConfig, config["model"]))
-    generator.load_state_dict(load_file(str(model_dir / "model.safetensors")))
+    from vidsynth.models import load_weights
+    load_weights(generator, load_file(str(model_dir / "model.safetensors")), str(model_dir / "model.safetensors"))
     generator.class_names = list(config.get("class_names", []))
     generator.config = from_dict(ModelConfig, config["model"])
     return generator.to(device).eval()

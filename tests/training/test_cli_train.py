@@ -78,3 +78,16 @@ def test_dry_run_prints_config_and_stops(tmp_path):
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["train"]["steps"] == 7
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_checkpoint_of_another_layout_fails_in_one_line(tmp_path):
+    """Weights whose names do not fit the model (e.g. written by an older vidsynth) give a one-line error, exit 2."""
+    assert run("train", "--preset", "quick", "--outdir", "runs", *TINY, cwd=tmp_path).returncode == 0
+    checkpoint = next((tmp_path / "runs").glob("*/checkpoints/*.pt"))
+    state = torch.load(checkpoint, weights_only=True)
+    modules = state["objective"][0]["modules"]
+    modules["generator_ema"] = {k.replace(".conv.", ".1."): v for k, v in modules["generator_ema"].items()}
+    torch.save(state, checkpoint)
+    out = run("sample", checkpoint.parent.parent, "--seeds", "0", "--out", "s", cwd=tmp_path)
+    assert out.returncode == 2, out.stderr
+    assert "another vidsynth version" in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr

@@ -66,4 +66,15 @@ def build_model(cfg: ModelConfig) -> GANModels:
     return MODELS[cfg.name](cfg)
 
 
+def load_weights(module: nn.Module, state: dict, source: str) -> None:
+    """``module.load_state_dict(state)``, with a one-line UserError when the names or shapes do not match (weights
+    written by another model config or by an older vidsynth whose layers were laid out differently)."""
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as e:
+        detail = " ".join(str(e).split())
+        raise UserError(f"{source} does not fit this vidsynth's {type(module).__name__} ({detail[:300]}): it was "
+                        "written by another vidsynth version; sample it with that version, or retrain") from None
+
+
 from vidsynth.models import mocogan, vgan  # noqa: E402,F401  (fill MODELS)

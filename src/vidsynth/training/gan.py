@@ -18,7 +18,7 @@ from torch import nn
 
 from vidsynth.config import ModelConfig, TrainConfig
 from vidsynth.losses import clip_weights, content_l2, diff_augment, get_loss, gradient_penalty, r1_penalty
-from vidsynth.models import GANModels
+from vidsynth.models import GANModels, load_weights
 from vidsynth.training.distributed import average_gradients
 
 
@@ -68,7 +68,7 @@ class GANObjective:
 
     def load_state_dict(self, state: dict) -> None:
         for k, m in self.modules.items():
-            m.load_state_dict(state["modules"][k])
+            load_weights(m, state["modules"][k], "the checkpoint")
         for k, o in self.optimizers.items():
             o.load_state_dict(state["optimizers"][k])
         self.scaler.load_state_dict(state["scaler"])
