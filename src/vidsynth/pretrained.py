@@ -13,9 +13,12 @@ from vidsynth.errors import UserError
 from vidsynth.sampling import recalibrate_batch_norm
 
 
-def _build_generator(model_cfg: ModelConfig) -> torch.nn.Module:
-    from vidsynth.models import build_model
-    return build_model(model_cfg).generator
+def _build_generator(model_cfg: ModelConfig, weights: dict, source: str) -> torch.nn.Module:
+    """The generator ``model_cfg`` describes, with ``weights`` (read from ``source``) loaded."""
+    from vidsynth.models import build_model, load_weights
+    generator = build_model(model_cfg).generator
+    load_weights(generator, weights, source)
+    return generator
 
 
 def load_run_generator(run_dir: Path, checkpoint: Path | None = None) -> tuple[torch.nn.Module, dict]:
@@ -30,9 +33,7 @@ def load_run_generator(run_dir: Path, checkpoint: Path | None = None) -> tuple[t
             raise UserError(f"{run_dir} has no checkpoint yet: train longer than checkpoint_every steps")
         checkpoint = found[-1]
     state = load_checkpoint(checkpoint)
-    generator = _build_generator(cfg.model)
-    from vidsynth.models import load_weights
-    load_weights(generator, state["objective"][0]["modules"]["generator_ema"], str(checkpoint))
+    generator = _build_generator(cfg.model, state["objective"][0]["modules"]["generator_ema"], str(checkpoint))
     return recalibrate_batch_norm(generator), cfg.to_dict()
 
 
@@ -66,9 +67,8 @@ def load_pretrained(model_dir: str | Path, device: str | torch.device = "cpu") -
         raise UserError(f"{model_dir} is not an export folder: it needs config.json and model.safetensors "
                         f"(write one with `vidsynth export RUN --out DIR`)")
     config = json.loads((model_dir / "config.json").read_text())
-    generator = _build_generator(from_dict(ModelConfig, config["model"]))
-    from vidsynth.models import load_weights
-    load_weights(generator, load_file(str(model_dir / "model.safetensors")), str(model_dir / "model.safetensors"))
+    model_cfg, weights = from_dict(ModelConfig, config["model"]), model_dir / "model.safetensors"
+    generator = _build_generator(model_cfg, load_file(str(weights)), str(weights))
     generator.class_names = list(config.get("class_names", []))
-    generator.config = from_dict(ModelConfig, config["model"])
+    generator.config = model_cfg
     return generator.to(device).eval()
