@@ -115,7 +115,8 @@ PRESETS = Path(__file__).parent / "configs"
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
 # train settings that may change on --resume (they do not change the math of the run)
 DATA_DECIDES = {"resolution", "num_frames", "num_classes", "channels"}  # model sizes the dataset decides
-RESUMABLE = {"steps", "sample_every", "checkpoint_every", "log_every", "keep_checkpoints", "num_workers", "device"}
+RESUMABLE = {"steps", "sample_every", "checkpoint_every", "log_every", "keep_checkpoints", "num_workers", "device",
+             "metrics", "metric_every"}
 
 
 def _split_overrides(items) -> dict[str, list[str]]:
@@ -179,7 +180,10 @@ def _run_config(preset, data, model, overrides):
 @click.option("--resume", default=None, help="A run folder to continue from its latest checkpoint, or 'latest'.")
 @click.option("--nproc", default=1, type=click.IntRange(1, 64), help="Processes (torch.distributed via torchrun).")
 @click.option("--dry-run", is_flag=True, help="Print the resolved config and stop.")
-def train(overrides, preset, data, model, outdir, resume, nproc, dry_run):
+@click.option("--metrics", default=None, help="Metrics during training, e.g. fvd256_16f (same as metrics=...).")
+@click.option("--metric-every", default=None, type=click.IntRange(1), help="Steps between metrics "
+                                                                          "(same as metric_every=N).")
+def train(overrides, preset, data, model, outdir, resume, nproc, dry_run, metrics, metric_every):
     """Train a video GAN. Options are key=value words: a bare key if only one of data/model/train has it, else
     prefixed (data.seed=1, train.seed=1).
 
@@ -190,9 +194,12 @@ def train(overrides, preset, data, model, outdir, resume, nproc, dry_run):
       vidsynth train --data videofolder root=clips/ resolution=64 --model vgan
       vidsynth train --resume latest steps=2000
       vidsynth train --preset quick --nproc 2
+      vidsynth train --preset mmnist64 --metrics fvd256_16f --metric-every 1000
     """
     from vidsynth.training.loop import RunConfig, latest_run
     from vidsynth.training.loop import train as run_training
+    overrides += (f"metrics={metrics}",) if metrics is not None else ()
+    overrides += (f"metric_every={metric_every}",) if metric_every is not None else ()
     if nproc > 1:  # relaunch this command under torchrun, one process per rank
         import os
         import subprocess
@@ -288,6 +295,74 @@ def export(run, out):
     """
     from vidsynth.pretrained import export as export_run
     click.echo(f"exported to {export_run(run, out)}")
+
+
+@cli.command("eval", context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1)
+@click.option("--metrics", default="fvd2048_16f", help="Comma-separated: <fvd|kvd><clips>_<frames>f[_s<stride>]"
+              "[_styleganv], e.g. fvd2048_16f,kvd2048_16f or fvd256_16f for a quick look.")
+@click.option("--data", default=None, help="Real data: a dataset name, its options as key=value words (default: "
+                                           "the run's training data and split).")
+@click.option("--real", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Real data: a folder of video files instead of a dataset.")
+@click.option("--fake", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Generated data: a folder of video files instead of a run.")
+@click.option("--batch-size", default=8, type=click.IntRange(1, 1024), help="Clips per I3D batch (results do not "
+                                                                             "depend on it).")
+@click.option("--device", default="auto", type=click.Choice(["auto", "cpu", "cuda"]))
+@click.option("--no-cache", is_flag=True, help="Recompute the real clips' features instead of reading the cache.")
+def evaluate(args, metrics, data, real, fake, batch_size, device, no_cache):
+    """FVD/KVD of a run's generator (appended to RUN/metric-<name>.jsonl), or of two folders of videos.
+
+    \b
+    Examples:
+      vidsynth eval runs/00000-mocogan-shapes32 --metrics fvd256_16f,kvd256_16f
+      vidsynth eval runs/00003-mocogan-ucf101 --metrics fvd2048_16f --data ucf101 root=/data/UCF-101 split=test
+      vidsynth eval --real real_clips/ --fake generated_clips/ --metrics fvd64_16f
+    """
+    from vidsynth.metrics.evaluate import append_records, folder_data
+    from vidsynth.metrics.evaluate import evaluate as run_metrics
+    from vidsynth.training.loop import resolve_device
+    run = [a for a in args if "=" not in a]
+    options = tuple(a for a in args if "=" in a)
+    if len(run) > 1:
+        raise UserError(f"eval takes one run folder, got {' '.join(run)}")
+    if bool(run) == bool(fake):
+        raise UserError("eval needs a run folder or --fake DIR (one of them)")
+    names = [m for m in metrics.split(",") if m.strip()]
+    cfg = None
+    if run:
+        from vidsynth.pretrained import load_generator
+        generator, cfg = load_generator(run[0])
+        generator.num_classes = cfg["model"]["num_classes"]
+        fake_source = generator
+    else:
+        fake_source = folder_data(fake)
+    if real is not None:
+        real_cfg = folder_data(real)
+    elif data or options:
+        base = dict(cfg["data"]) if cfg else {}
+        name = data or base.get("name")
+        if name is None:
+            raise UserError("--fake needs --real DIR or --data NAME for the real videos")
+        if data and data != base.get("name"):
+            base = {"resolution": base["resolution"]} if base else {}
+        base.update(parse_overrides(DataConfig, options))
+        base.pop("name", None)
+        from vidsynth.data import make_data_config
+        real_cfg = make_data_config(name, **base)
+    elif cfg:
+        real_cfg = from_dict(DataConfig, cfg["data"])
+    else:
+        raise UserError("--fake needs --real DIR or --data NAME for the real videos")
+    records = run_metrics(names, fake_source, real_cfg, batch_size=batch_size, device=resolve_device(device),
+                          use_cache=not no_cache)
+    if run:
+        append_records(Path(run[0]), records, run=str(run[0]), checkpoint=cfg.get("checkpoint"))
+    for record in records:
+        click.echo(f"{record['metric']} = {record['value']:.4f}  ({record['real']['clips']} real clips of "
+                   f"{record['real']['dataset']}/{record['real']['split']} at {record['real']['resolution']}px, "
+                   f"{record['protocol']['num_frames']} frames, {record['protocol']['resize']} resize)")
 
 
 class _ConsoleFormatter(logging.Formatter):

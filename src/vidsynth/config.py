@@ -106,6 +106,8 @@ class TrainConfig:
     keep_checkpoints: int = 3
     log_every: int = 10
     num_samples: int = 8            # fixed-seed clips in each samples/ grid and mp4
+    metrics: str = ""               # metrics every metric_every steps, e.g. "fvd256_16f" (needs vidsynth[metrics])
+    metric_every: int = 1000
     num_workers: int = 0
     seed: int = 0
     device: str = "auto"            # auto | cpu | cuda

@@ -34,7 +34,7 @@ def load_run_generator(run_dir: Path, checkpoint: Path | None = None) -> tuple[t
         checkpoint = found[-1]
     state = load_checkpoint(checkpoint)
     generator = _build_generator(cfg.model, state["objective"][0]["modules"]["generator_ema"], str(checkpoint))
-    return recalibrate_batch_norm(generator), cfg.to_dict()
+    return recalibrate_batch_norm(generator), {**cfg.to_dict(), "checkpoint": str(checkpoint)}
 
 
 def load_generator(path: str | Path) -> tuple[torch.nn.Module, dict]:

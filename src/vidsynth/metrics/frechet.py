@@ -21,7 +21,7 @@ class Gaussian:
     num: int
 
     @classmethod
-    def fit(cls, features: Tensor) -> "Gaussian":
+    def fit(cls, features: Tensor) -> Gaussian:
         """features ``[N, D]``, N >= 2."""
         if features.dim() != 2 or features.shape[0] < 2:
             raise ValueError(f"features: expected [N >= 2, D], got {list(features.shape)}")

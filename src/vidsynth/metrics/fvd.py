@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from vidsynth.errors import UserError
 from vidsynth.metrics.frechet import Gaussian, frechet_distance
+from vidsynth.metrics.i3d import MIN_FRAMES
 from vidsynth.metrics.kvd import kernel_distance
 from vidsynth.metrics.resize import RESIZE_METHODS, resize_frames
 
@@ -61,8 +62,8 @@ def parse_metric(name: str) -> Protocol:
         raise UserError(f"unknown metric {name!r}: use <fvd|kvd><clips>_<frames>f[_s<stride>][_styleganv], "
                         "e.g. fvd2048_16f or kvd256_16f")
     kind, clips, frames, stride, sgv = m.groups()
-    if int(clips) < 2 or int(frames) < 1 or (stride and int(stride) < 1):
-        raise UserError(f"metric {name!r}: needs >= 2 clips, >= 1 frame and stride >= 1")
+    if int(clips) < 2 or int(frames) < MIN_FRAMES or (stride and int(stride) < 1):
+        raise UserError(f"metric {name!r}: needs >= 2 clips, >= {MIN_FRAMES} frames (I3D's minimum) and stride >= 1")
     return Protocol(kind, int(clips), int(frames), int(stride or 1), "torch" if sgv else "tf1")
 
 

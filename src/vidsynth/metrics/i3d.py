@@ -199,3 +199,9 @@ def load_i3d(device: str | torch.device | None = None) -> InceptionI3d:
     model = InceptionI3d()
     model.load_tf_variables(variables)
     return model.requires_grad_(False).eval().to(device, memory_format=torch.channels_last_3d)
+
+
+def require_i3d() -> None:
+    """Fail now, in one line, if the I3D weights are missing or damaged (e.g. before training with metrics on);
+    the first call also converts them to the cache, so later loads are quick."""
+    load_i3d()

@@ -77,11 +77,17 @@ def check_train_config(cfg: TrainConfig, device: torch.device, world: int) -> No
     if cfg.precision == "bf16" and not torch.cuda.is_bf16_supported():
         raise UserError("precision=bf16 needs a GPU with native bf16 (Ampere or newer): use fp16 or fp32")
     for key in ("steps", "batch_size", "accum", "n_critic", "sample_every", "checkpoint_every", "log_every",
-                "num_samples"):
+                "num_samples", "metric_every"):
         if getattr(cfg, key) < 1:
             raise UserError(f"{key} must be >= 1, got {getattr(cfg, key)}")
     if cfg.batch_size % (world * cfg.accum):
         raise UserError(f"batch_size={cfg.batch_size} must be divisible by processes x accum = {world * cfg.accum}")
+    if cfg.metrics:
+        from vidsynth.metrics.fvd import parse_metric
+        from vidsynth.metrics.i3d import require_i3d
+        for name in cfg.metrics.split(","):
+            parse_metric(name)
+        require_i3d()
     if not 0 <= cfg.ema < 1:
         raise UserError(f"ema must be in [0, 1), got {cfg.ema}")
 
@@ -206,6 +212,8 @@ def train(cfg: RunConfig, outdir: Path | str = "runs", resume: Path | str | None
                 if writer:
                     writer.add_images("samples", to_uint8(videos)[:, :: max(1, videos.shape[2] // 4)].flatten(0, 1),
                                       step, dataformats="NHWC")
+            if rank == 0 and cfg.train.metrics and (step % cfg.train.metric_every == 0 or step == cfg.train.steps):
+                write_metrics(objective.sampler, cfg, run_dir, step)
             if step % cfg.train.checkpoint_every == 0 or step == cfg.train.steps:
                 save(step)
     except NonFiniteError as e:
@@ -234,6 +242,16 @@ def write_samples(generator, cfg: RunConfig, stem: Path) -> torch.Tensor:
     for suffix in (".png", ".mp4"):
         save_videos(stem.with_suffix(suffix), videos)
     return videos
+
+
+def write_metrics(generator, cfg: RunConfig, run_dir: Path, step: int) -> None:
+    """``cfg.train.metrics`` of the EMA generator against the training data, appended to metric-<name>.jsonl."""
+    from vidsynth.metrics.evaluate import append_records, evaluate
+    generator = recalibrate_batch_norm(copy.deepcopy(generator))
+    generator.num_classes = cfg.model.num_classes
+    records = evaluate(cfg.train.metrics.split(","), generator, cfg.data)
+    append_records(run_dir, records, step=step)
+    log.info("step %d %s", step, " ".join(f"{r['metric']}={r['value']:.4f}" for r in records))
 
 
 def _tensorboard(run_dir: Path):

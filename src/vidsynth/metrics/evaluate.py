@@ -1,0 +1,159 @@
+"""Running FVD/KVD protocols: real clips from a dataset (features cached), generated clips from a generator or a
+folder of video files, and one JSON record per metric that says exactly what produced the number."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import Tensor
+
+from vidsynth.config import DataConfig, to_dict
+from vidsynth.data import build_dataset
+from vidsynth.data.base import FileDataset, VideoDataset, seed_for
+from vidsynth.data.index import cache_dir
+from vidsynth.errors import UserError
+from vidsynth.metrics.fvd import Protocol, parse_metric, score, video_features
+from vidsynth.sampling import sample_seeds, seed_labels
+
+
+def protocol_data(cfg: DataConfig, protocol: Protocol) -> DataConfig:
+    """``cfg`` with the protocol's clip length and stride, random starts, no flip: the real clips' dataset."""
+    return dataclasses.replace(cfg, num_frames=protocol.num_frames, frame_stride=protocol.stride, start="random",
+                               flip=False)
+
+
+def clip_order(num_videos: int, num_clips: int, seed: int) -> list[int]:
+    """Dataset indices of ``num_clips`` real clips: a seeded permutation of all videos, gone through again (with
+    another permutation) while more clips are needed."""
+    rng, order = torch.Generator().manual_seed(seed), []
+    while len(order) < num_clips:
+        order += torch.randperm(num_videos, generator=rng).tolist()
+    return order[:num_clips]
+
+
+def real_clips(dataset: VideoDataset, protocol: Protocol, batch_size: int) -> Iterator[Tensor]:
+    """Batches of float ``[b, C, T, R, R]`` real clips; clip k has its own start seed."""
+    order = clip_order(len(dataset), protocol.num_clips, protocol.seed)
+    for i in range(0, len(order), batch_size):
+        yield torch.stack([dataset[(index, seed_for(protocol.seed, "metric clip", k))]["video"]
+                           for k, index in enumerate(order[i: i + batch_size], start=i)])
+
+
+def generated_clips(generator: torch.nn.Module, protocol: Protocol, batch_size: int,
+                    num_classes: int = 0) -> Iterator[Tensor]:
+    """Batches of generated clips from seeds 0..num_clips-1 (classes in turn for a conditional model)."""
+    for i in range(0, protocol.num_clips, batch_size):
+        seeds = list(range(i, min(i + batch_size, protocol.num_clips)))
+        yield sample_seeds(generator, seeds, seed_labels(seeds, num_classes), num_frames=protocol.num_frames,
+                           batch_size=batch_size)
+
+
+def _fingerprint(dataset: VideoDataset) -> list:
+    """What identifies a dataset's content: its files (path, size, mtime) or, for synthetic data, its size (the
+    rest is in its config)."""
+    if isinstance(dataset, FileDataset):
+        return [(str(e.path), e.path.stat().st_size, e.path.stat().st_mtime_ns) for e in dataset.entries]
+    return [len(dataset)]
+
+
+def real_features(cfg: DataConfig, protocol: Protocol, detector, detector_sha256: str, batch_size: int = 8,
+                  use_cache: bool = True, repeat: bool = True) -> tuple[Tensor, dict]:
+    """float64 ``[num_clips, 400]`` features of the protocol's real clips and a description of them. Cached under
+    ``$VIDSYNTH_CACHE/metrics/`` by a hash of the dataset's files, its config, the protocol (kind aside: FVD and
+    KVD share features) and the detector's checksum; written to a temp file and renamed. ``repeat=False``: a
+    dataset with fewer videos than clips is an error instead of being gone through again."""
+    dataset = build_dataset(protocol_data(cfg, protocol))
+    if not repeat and len(dataset) < protocol.num_clips:
+        raise UserError(f"{protocol.name} needs {protocol.num_clips} videos, {cfg.root} has {len(dataset)} usable: "
+                        f"add videos or use a smaller protocol (e.g. {protocol.kind}{len(dataset)}_"
+                        f"{protocol.num_frames}f)")
+    described = {"dataset": cfg.name, "root": cfg.root, "split": cfg.split, "fold": cfg.fold,
+                 "resolution": cfg.resolution, "videos": len(dataset), "clips": protocol.num_clips}
+    key = json.dumps([to_dict(dataset.cfg), _fingerprint(dataset), dataclasses.replace(protocol, kind="").name,
+                      protocol.seed, detector_sha256], sort_keys=True, default=str)
+    path = cache_dir() / "metrics" / f"real-{hashlib.sha256(key.encode()).hexdigest()[:24]}.safetensors"
+    if use_cache and path.is_file():
+        return load_file(str(path))["features"], described
+    features = video_features(real_clips(dataset, protocol, batch_size), detector, protocol.resize, batch_size,
+                              total=protocol.num_clips, desc=f"real clips ({cfg.name})")
+    if use_cache:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        save_file({"features": features.contiguous()}, str(tmp))
+        os.replace(tmp, path)
+    return features, described
+
+
+def folder_data(folder: Path) -> DataConfig:
+    """A videofolder config that reads every video under ``folder`` at its own size (square crop if not square)."""
+    from vidsynth.data.folder import list_videos
+    from vidsynth.data.video_io import VideoError, probe
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UserError(f"{folder} is not a folder of videos")
+    videos = list_videos(folder) or [v for d in sorted(folder.iterdir()) if d.is_dir() for v in list_videos(d)]
+    if not videos:
+        raise UserError(f"no videos found in {folder}: expected video files (mp4, avi, gif, ...) in it")
+    for video in videos:
+        try:
+            info = probe(video)
+            break
+        except VideoError:
+            continue
+    else:
+        raise UserError(f"none of the videos in {folder} can be decoded")
+    return DataConfig(name="videofolder", root=str(folder), resolution=min(info.height, info.width), cache="none")
+
+
+def evaluate(metrics: list[str], fake, real: DataConfig, *, batch_size: int = 8, device=None,
+             use_cache: bool = True) -> list[dict]:
+    """One record per metric name: ``fake`` is a generator (sampled with seeds 0..N-1) or a DataConfig of
+    generated video files; ``real`` the real data. Features are computed once per distinct protocol."""
+    from vidsynth.metrics.i3d import I3D_SHA256, load_i3d
+    from vidsynth.training.distributed import keep_freed_memory_mapped
+    protocols = [parse_metric(m) for m in metrics]
+    keep_freed_memory_mapped()  # I3D's large activations otherwise pay page faults at every batch: 1.3x here
+    detector = load_i3d(device)
+    if isinstance(fake, torch.nn.Module):
+        fake = fake.to(next(detector.parameters()).device)
+    records, cache = [], {}
+    for protocol in protocols:
+        start = time.perf_counter()
+        shared = dataclasses.replace(protocol, kind="")
+        if shared not in cache:
+            real_feats, real_info = real_features(real, protocol, detector, I3D_SHA256, batch_size, use_cache)
+            if isinstance(fake, DataConfig):
+                fake_feats, fake_info = real_features(fake, protocol, detector, I3D_SHA256, batch_size,
+                                                      use_cache=False, repeat=False)
+            else:
+                num_classes = getattr(fake, "num_classes", 0)
+                fake_feats = video_features(generated_clips(fake, protocol, batch_size, num_classes), detector,
+                                            protocol.resize, batch_size, total=protocol.num_clips,
+                                            desc="generated clips")
+                fake_info = {"generator": type(fake).__name__, "seeds": f"0-{protocol.num_clips - 1}",
+                             "classes": "seed k -> class k mod classes" if num_classes else None}
+            cache[shared] = real_feats, real_info, fake_feats, fake_info
+        real_feats, real_info, fake_feats, fake_info = cache[shared]
+        if len(real_feats) < protocol.num_clips or len(fake_feats) < protocol.num_clips:
+            raise UserError(f"{protocol.name}: got {len(real_feats)} real and {len(fake_feats)} generated clips")
+        value = score(protocol.kind, real_feats, fake_feats[: protocol.num_clips], protocol.seed)
+        records.append({"metric": protocol.name, "value": value, "protocol": dataclasses.asdict(protocol),
+                        "real": real_info, "fake": fake_info, "detector": f"i3d-kinetics-400 sha256:{I3D_SHA256}",
+                        "seconds": round(time.perf_counter() - start, 1)})
+    return records
+
+
+def append_records(run_dir: Path, records: list[dict], **extra) -> None:
+    """Append each record (plus ``extra`` fields) to ``run_dir/metric-<name>.jsonl``."""
+    for record in records:
+        record.update(extra)
+        with open(Path(run_dir) / f"metric-{record['metric']}.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
