@@ -14,18 +14,12 @@ import time
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
+from train_throughput import (
+    matmul_gflops,  # bench/ is on the path when a bench script runs
+)
 
 from vidsynth.metrics.i3d import load_i3d
 from vidsynth.training.distributed import keep_freed_memory_mapped
-
-
-def matmul_gflops(n: int = 2048, reps: int = 10) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b
-    t0 = time.perf_counter()
-    for _ in range(reps):
-        a @ b
-    return 2 * n**3 * reps / (time.perf_counter() - t0) / 1e9
 
 
 @torch.inference_mode()
