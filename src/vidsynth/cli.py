@@ -333,9 +333,7 @@ def evaluate(args, metrics, data, real, fake, batch_size, device, no_cache):
     cfg = None
     if run:
         from vidsynth.pretrained import load_generator
-        generator, cfg = load_generator(run[0])
-        generator.num_classes = cfg["model"]["num_classes"]
-        fake_source = generator
+        fake_source, cfg = load_generator(run[0])
     else:
         fake_source = folder_data(fake)
     if real is not None:

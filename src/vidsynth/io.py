@@ -5,7 +5,10 @@ Library videos are float ``[B, C, T, H, W]`` in [-1, 1]; uint8 ``[T, H, W, 3]`` 
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import av
@@ -22,6 +25,28 @@ VIDEO_OUT_EXTS = frozenset(_CODECS) | {".gif"}
 IMAGE_OUT_EXTS = frozenset({".png", ".jpg", ".jpeg"})
 
 
+@contextlib.contextmanager
+def replaced_atomically(path: str | Path) -> Iterator[Path]:
+    """``with replaced_atomically(path) as tmp:`` write ``tmp``; it is renamed over ``path`` when the block ends
+    without error (and removed when it fails), so a kill at any moment leaves the old file or the new one, never a
+    partial one. Creates the parent folder."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    try:
+        yield tmp
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, path)
+
+
+def to_levels(videos: torch.Tensor) -> torch.Tensor:
+    """float [-1, 1] -> float 8-bit levels 0..255 (rounded), on the same device and layout: what a written
+    video holds."""
+    return ((videos.float() + 1) * 127.5).round_().clamp_(0, 255)
+
+
 def to_uint8(videos: torch.Tensor) -> torch.Tensor:
     """float ``[B, C, T, H, W]`` (or ``[C, T, H, W]``) in [-1, 1] -> uint8 ``[B, T, H, W, 3]``.
 
@@ -30,8 +55,7 @@ def to_uint8(videos: torch.Tensor) -> torch.Tensor:
     if videos.ndim == 4:
         videos = videos[None]
     assert videos.ndim == 5 and videos.shape[1] in (1, 3), f"expected [B, C, T, H, W], got {tuple(videos.shape)}"
-    videos = videos.detach().float().cpu()
-    videos = ((videos + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+    videos = to_levels(videos.detach().cpu()).to(torch.uint8)
     return videos.expand(-1, 3, -1, -1, -1).permute(0, 2, 3, 4, 1).contiguous()
 
 

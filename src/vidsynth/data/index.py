@@ -16,6 +16,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from vidsynth.data.video_io import VideoError, VideoInfo, probe
+from vidsynth.io import replaced_atomically
 
 INDEX_VERSION = 1
 
@@ -92,7 +93,5 @@ class VideoIndex:
     def _save(self) -> None:
         # keep entries of files that still exist (other splits of the same root), drop the rest
         self.entries = {rel: e for rel, e in self.entries.items() if os.path.lexists(self.root / rel)}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps({"version": INDEX_VERSION, "root": str(self.root), "entries": self.entries}))
-        os.replace(tmp, self.path)
+        with replaced_atomically(self.path) as tmp:
+            tmp.write_text(json.dumps({"version": INDEX_VERSION, "root": str(self.root), "entries": self.entries}))

@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +19,7 @@ from vidsynth.data import build_dataset
 from vidsynth.data.base import FileDataset, VideoDataset, seed_for
 from vidsynth.data.index import cache_dir
 from vidsynth.errors import UserError
+from vidsynth.io import replaced_atomically
 from vidsynth.metrics.fvd import Protocol, parse_metric, score, video_features
 from vidsynth.sampling import sample_seeds, seed_labels
 
@@ -77,18 +77,16 @@ def real_features(cfg: DataConfig, protocol: Protocol, detector, detector_sha256
                         f"{protocol.num_frames}f)")
     described = {"dataset": cfg.name, "root": cfg.root, "split": cfg.split, "fold": cfg.fold,
                  "resolution": cfg.resolution, "videos": len(dataset), "clips": protocol.num_clips}
-    key = json.dumps([to_dict(dataset.cfg), _fingerprint(dataset), dataclasses.replace(protocol, kind="").name,
-                      protocol.seed, detector_sha256], sort_keys=True, default=str)
+    key = json.dumps([to_dict(dataset.cfg), _fingerprint(dataset), dataclasses.asdict(protocol) | {"kind": None},
+                      detector_sha256], sort_keys=True, default=str)
     path = cache_dir() / "metrics" / f"real-{hashlib.sha256(key.encode()).hexdigest()[:24]}.safetensors"
     if use_cache and path.is_file():
         return load_file(str(path))["features"], described
     features = video_features(real_clips(dataset, protocol, batch_size), detector, protocol.resize, batch_size,
                               total=protocol.num_clips, desc=f"real clips ({cfg.name})")
     if use_cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        save_file({"features": features.contiguous()}, str(tmp))
-        os.replace(tmp, path)
+        with replaced_atomically(path) as tmp:
+            save_file({"features": features.contiguous()}, str(tmp))
     return features, described
 
 

@@ -20,7 +20,6 @@ start; when the split has fewer than N videos it is gone through again, with new
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
@@ -28,6 +27,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from vidsynth.errors import UserError
+from vidsynth.io import to_levels
 from vidsynth.metrics.frechet import Gaussian, frechet_distance
 from vidsynth.metrics.i3d import MIN_FRAMES
 from vidsynth.metrics.kvd import kernel_distance
@@ -74,14 +74,8 @@ def detector_input(videos: Tensor, resize: str = "tf1") -> Tensor:
         raise ValueError(f"videos: expected [B, C, T, H, W] with C = 1 or 3, got {list(videos.shape)}")
     if resize not in RESIZE_METHODS:
         raise UserError(f"resize={resize!r}: use one of {', '.join(RESIZE_METHODS)}")
-    x = ((videos.float() + 1) * 127.5).round_().clamp_(0, 255).expand(-1, 3, -1, -1, -1)
+    x = to_levels(videos).expand(-1, 3, -1, -1, -1)
     return resize_frames(x, DETECTOR_SIZE, resize) * (2 / 255) - 1
-
-
-def _batches(videos, batch_size: int) -> Iterable[Tensor]:
-    if isinstance(videos, Tensor):
-        return videos.split(batch_size)
-    return videos
 
 
 @torch.inference_mode()
@@ -92,10 +86,10 @@ def video_features(videos, detector: torch.nn.Module, resize: str = "tf1", batch
     the features do not depend on how the clips are batched."""
     device = next(detector.parameters()).device
     if isinstance(videos, Tensor):
-        total = len(videos)
+        videos, total = videos.split(batch_size), len(videos)
     out = []
     with tqdm(total=total, desc=desc, unit="clip", leave=False) as bar:
-        for batch in _batches(videos, batch_size):
+        for batch in videos:
             out.append(detector(detector_input(batch.to(device), resize)).double().cpu())
             bar.update(len(batch))
     if not out:

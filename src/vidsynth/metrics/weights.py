@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import pickle
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from safetensors.torch import load_file, save_file
 
 from vidsynth.data.index import cache_dir
 from vidsynth.errors import UserError
+from vidsynth.io import replaced_atomically
 
 # what pickle.dumps of numpy arrays in (nested) dicts refers to; numpy >= 2 writes numpy._core, older numpy.core
 _ALLOWED_GLOBALS = {
@@ -83,8 +83,6 @@ def cached_pickle_weights(source: Path | None, sha256: str, name: str, install: 
     data = read_verified(source, sha256, f"damaged or another version; reinstall with `{install} --force-reinstall`")
     arrays = load_array_pickle(data)
     tensors = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cached.with_suffix(f".tmp{os.getpid()}")
-    save_file(tensors, tmp, metadata={"source_sha256": sha256})
-    os.replace(tmp, cached)
+    with replaced_atomically(cached) as tmp:
+        save_file(tensors, tmp, metadata={"source_sha256": sha256})
     return tensors

@@ -7,11 +7,12 @@ the last ``keep`` are kept.
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 import torch
+
+from vidsynth.io import replaced_atomically
 
 _NAME = re.compile(r"step-(\d+)\.pt$")
 
@@ -29,12 +30,9 @@ def list_checkpoints(folder: Path) -> list[Path]:
 
 
 def save_checkpoint(state: dict, folder: Path, step: int, keep: int) -> Path:
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     path = checkpoint_path(folder, step)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    with replaced_atomically(path) as tmp:
+        torch.save(state, tmp)
     for old in list_checkpoints(folder)[:-keep] if keep > 0 else []:
         old.unlink(missing_ok=True)
     return path

@@ -248,7 +248,6 @@ def write_metrics(generator, cfg: RunConfig, run_dir: Path, step: int) -> None:
     """``cfg.train.metrics`` of the EMA generator against the training data, appended to metric-<name>.jsonl."""
     from vidsynth.metrics.evaluate import append_records, evaluate
     generator = recalibrate_batch_norm(copy.deepcopy(generator))
-    generator.num_classes = cfg.model.num_classes
     records = evaluate(cfg.train.metrics.split(","), generator, cfg.data)
     append_records(run_dir, records, step=step)
     log.info("step %d %s", step, " ".join(f"{r['metric']}={r['value']:.4f}" for r in records))
