@@ -65,7 +65,7 @@ class ModelConfig:
     """Architecture. ``resolution``, ``num_frames`` and ``num_classes`` are filled from the dataset when training
     starts and saved in the run's config.json, so sampling and export rebuild the model without the data."""
 
-    name: str = "mocogan"           # registered family: vgan | mocogan
+    name: str = "mocogan"           # registered family: vgan | mocogan | vae
     z_dim: int = 128                # latent size (vgan) / content code size (mocogan)
     motion_dim: int = 16            # mocogan: motion noise and GRU state size per frame
     g_channels: int = 32            # generator width at full resolution; doubles per halving, capped
@@ -74,6 +74,8 @@ class ModelConfig:
     upsample: str = "resize"        # generator stages: resize (nearest x2 + 3x3 conv) | transpose (k4 s2 conv)
     two_stream: bool = False        # vgan: foreground video + mask over a static background (Vondrick et al.)
     image_frames: int = 4           # mocogan: frames per clip the image discriminator sees
+    latent: str = "vector"          # vae: vector (z_dim numbers) | grid (latent_channels per cell of a t x 4 x 4 map)
+    latent_channels: int = 8        # vae with latent=grid
     g_spectral_norm: bool = False
     d_spectral_norm: bool = True
     resolution: int = 0             # from the dataset
@@ -94,6 +96,14 @@ class TrainConfig:
     content_l2: float = 0.0         # lambda of ||G(z) - x||^2 toward the paired real batch (0 = off)
     augment: str = ""               # DiffAugment policy, e.g. "color,translation,cutout" (same for every frame)
     ema: float = 0.999              # EMA decay of the generator weights (0 = off)
+    # vae only (vidsynth.training.vae): loss = recon + beta * KL (+ adversarial * G loss of D on reconstructions)
+    recon: str = "mse"              # reconstruction term: mse | l1
+    beta: float = 1.0               # weight of the KL term
+    kl_warmup: int = 0              # steps over which the KL weight ramps linearly from 0 to beta (0 = none)
+    free_bits: float = 0.0          # KL nats per latent number that are not penalised (Kingma et al. 2016; 0 = off)
+    adversarial: float = 0.0        # weight of the GAN term (VAE-GAN; `loss` picks the objective; 0 = off)
+    val_every: int = 500            # steps between validation ELBO records in stats.jsonl (0 = off)
+    val_clips: int = 64             # clips of the val split per record
     lr_g: float = 2e-4
     lr_d: float = 2e-4
     beta1: float = 0.5

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import torch
 
 from vidsynth.config import DataConfig, ModelConfig, TrainConfig
 from vidsynth.errors import UserError
+from vidsynth.losses.vae import NLL_CONSTANT
 from vidsynth.training.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
 from vidsynth.training.loop import RunConfig, train
 
@@ -116,16 +118,17 @@ def _final_params(run_dir: Path, rank: int = 0) -> dict:
 
 
 @pytest.mark.slow
-def test_two_processes_equal_one_process(tmp_path):
+@pytest.mark.parametrize("model", ["mocogan", "vae"])
+def test_two_processes_equal_one_process(tmp_path, model):
     """2 gloo processes with batch 2x2: both ranks identical, and equal to 1 process with batch 4."""
-    cfg = tiny(steps=3, checkpoint_every=3, sample_every=2)
+    cfg = tiny(model, steps=3, checkpoint_every=3, sample_every=2)
     single = train(cfg, outdir=tmp_path / "one", progress=False)
     overrides = ["data.name=shapes", "resolution=32", "num_frames=8", "length=64", "z_dim=16", "motion_dim=4",
                  "g_channels=8", "d_channels=8", "max_channels=32", "image_frames=2", "steps=3", "batch_size=4",
                  "checkpoint_every=3", "sample_every=2", "log_every=1", "num_samples=2"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "VIDSYNTH_CACHE": str(tmp_path / "cache")}
     out = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                          "-m", "vidsynth.train", *overrides, "--outdir", str(tmp_path / "two")],
+                          "-m", "vidsynth.train", *overrides, "--model", model, "--outdir", str(tmp_path / "two")],
                          capture_output=True, text=True, env=env, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     two = next((tmp_path / "two").iterdir())
@@ -158,3 +161,41 @@ def test_every_loss_trains_through_the_loop(tmp_path, loss):
         d_state = objective_state(run)["objective"][0]["modules"]["discriminators"]
         params = [v for k, v in d_state.items() if k.endswith(("original", ".weight", ".bias"))]
         assert params and max(float(v.abs().max()) for v in params) <= 0.01
+
+
+def test_vae_trains_resumes_exactly_and_reports_validation_elbo(tmp_path):
+    opts = dict(checkpoint_every=2, sample_every=2, val_every=2, val_clips=6, kl_warmup=3, free_bits=0.01)
+    straight = train(tiny("vae", steps=4, **opts), outdir=tmp_path / "a", progress=False)
+    stats = [json.loads(line) for line in (straight / "stats.jsonl").read_text().splitlines()]
+    assert [s["step"] for s in stats if "recon" in s] == [1, 2, 3, 4]
+    val = [s for s in stats if "val_nelbo" in s]
+    assert [s["step"] for s in val] == [2, 4]
+    assert all(math.isclose(s["val_nelbo"], s["val_recon"] + s["val_kl"] + NLL_CONSTANT["mse"], rel_tol=1e-4)
+               for s in val)
+    assert (straight / "samples" / "step-0000004.mp4").is_file()
+    first = train(tiny("vae", steps=2, **opts), outdir=tmp_path / "b", progress=False)
+    cfg = RunConfig.load(first)
+    cfg.train = dataclasses.replace(cfg.train, steps=4)
+    resumed = train(cfg, resume=first, progress=False)
+    assert_states_equal(objective_state(straight)["objective"], objective_state(resumed)["objective"])
+    assert "discriminators" not in objective_state(straight)["objective"][0]["optimizers"]
+
+
+def test_vae_gan_trains_its_discriminator(tmp_path):
+    run = train(tiny("vae", steps=2, checkpoint_every=2, adversarial=0.1, loss="hinge"), outdir=tmp_path,
+                progress=False)
+    state = objective_state(run)["objective"][0]
+    assert "discriminators" in state["optimizers"]
+    stats = json.loads((run / "stats.jsonl").read_text().splitlines()[-2])
+    assert {"recon", "kl", "D_video", "G_video"} <= set(stats)
+
+
+def test_vae_without_a_val_split_trains_and_says_why(tmp_path, make_video):
+    root = tmp_path / "videos"
+    for i in range(3):
+        make_video(root / "a" / f"a{i}.mp4", num_frames=12, height=40, width=40, seed=i)
+    data = DataConfig(name="videofolder", root=str(root), resolution=32, num_frames=8, cache="none")
+    run = train(tiny("vae", steps=2, data=data, val_every=1), outdir=tmp_path / "runs", progress=False)
+    assert objective_state(run)["step"] == 2
+    assert "no validation ELBO: split=val is empty: set val_fraction" in (run / "log.txt").read_text()
+    assert "val_nelbo" not in (run / "stats.jsonl").read_text()

@@ -235,18 +235,23 @@ class UpStack(nn.Module):
     dims=3: stage i doubles time iff ``time_doubling[i]``; other stages use kernel (3, 4, 4), stride (1, 2, 2),
     padding 1, which keeps the frame count. ``[B, in_features]`` -> ``[B, out, t0 * 2**sum(time_doubling), R, R]``.
     dims=2: ``[B, in_features]`` -> ``[B, out, R, R]``.
+
+    ``grid=True``: the input is a latent grid ``[B, in_features, t0, 4, 4]`` (dims=3) or ``[B, in_features, 4, 4]``
+    instead of a vector, and a 3x3(x3) conv replaces the linear layer (a spatially local decoder).
     """
 
     def __init__(self, dims: int, in_features: int, out_channels: int, resolution: int, widths: dict[int, int],
                  num_classes: int = 0, sn: bool = False, t0: int = 1, time_doubling: Sequence[bool] = (),
-                 upsample: str = "transpose"):
+                 upsample: str = "transpose", grid: bool = False):
         super().__init__()
         stages = int(math.log2(resolution // 4))
         if dims == 3 and len(time_doubling) != stages:
             raise ValueError(f"time_doubling needs one entry per stage ({stages}), got {len(time_doubling)}")
         self.dims, self.in_features = dims, in_features
         self.start = [widths[4]] + ([t0] if dims == 3 else []) + [4, 4]
-        self.fc = spectral_norm(init_weights(nn.Linear(in_features, math.prod(self.start), bias=False)), sn)
+        self.grid = grid
+        self.fc = (conv(dims, in_features, widths[4], 3, 1, 1, bias=False, sn=sn) if grid else
+                   spectral_norm(init_weights(nn.Linear(in_features, math.prod(self.start), bias=False)), sn))
         self.norms = nn.ModuleList([BatchNorm(widths[4], num_classes, dims)])
         self.convs = nn.ModuleList()
         for i in range(stages):
@@ -263,24 +268,22 @@ class UpStack(nn.Module):
                 self.norms.append(BatchNorm(cout, num_classes, dims))
 
     def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
-        assert_shape(z, [None, self.in_features], "UpStack input")
+        assert_shape(z, [None, self.in_features, *self.start[1:]] if self.grid else [None, self.in_features],
+                     "UpStack input")
         x = self.fc(z).view(z.shape[0], *self.start)
         for i, layer in enumerate(self.convs):
             x = layer(torch.relu(self.norms[i](x, labels)))
         return x
 
 
-class ConvDiscriminator(nn.Module):
+class DownStack(nn.Sequential):
     """Strided convs (k4 s2 p1, LeakyReLU 0.2, no batch norm) halving the spatial size down to 4x4, and, for
-    dims=3, the frame count while it is > 1 (then kernel (1, 4, 4), stride (1, 2, 2)); then a projection head on
-    the flattened features. Features at spatial size s have ``widths[s]`` channels.
-    dims=3: ``[B, C, T, R, R]``; dims=2: ``[B, C, R, R]`` -> logits ``[B]``."""
+    dims=3, the frame count while it is > 1 (then kernel (1, 4, 4), stride (1, 2, 2)). Features at spatial size s
+    have ``widths[s]`` channels. dims=3: ``[B, C, T, R, R]`` -> ``[B, widths[4], out_frames, 4, 4]``;
+    dims=2: ``[B, C, R, R]`` -> ``[B, widths[4], 4, 4]``. The trunk of the discriminators and of the VAE encoder."""
 
     def __init__(self, dims: int, in_channels: int, resolution: int, widths: dict[int, int], num_frames: int = 1,
-                 num_classes: int = 0, sn: bool = False):
-        super().__init__()
-        self.dims, self.num_classes = dims, num_classes
-        self.in_shape = [in_channels] + ([num_frames] if dims == 3 else []) + [resolution, resolution]
+                 sn: bool = False):
         layers, s, t, cin = [], resolution, num_frames, in_channels
         while s > 4:
             if dims == 3 and t == 1:
@@ -291,8 +294,22 @@ class ConvDiscriminator(nn.Module):
             s //= 2
             layers += [conv(dims, cin, widths[s], kernel, stride, padding, sn=sn), nn.LeakyReLU(0.2)]
             cin = widths[s]
-        self.convs = nn.Sequential(*layers)
-        self.head = ProjectionHead(cin * (t if dims == 3 else 1) * 16, num_classes, sn)
+        super().__init__(*layers)
+        self.out_channels, self.out_frames = cin, t
+
+
+class ConvDiscriminator(nn.Module):
+    """A ``DownStack`` then a projection head on the flattened features.
+    dims=3: ``[B, C, T, R, R]``; dims=2: ``[B, C, R, R]`` -> logits ``[B]``."""
+
+    def __init__(self, dims: int, in_channels: int, resolution: int, widths: dict[int, int], num_frames: int = 1,
+                 num_classes: int = 0, sn: bool = False):
+        super().__init__()
+        self.dims, self.num_classes = dims, num_classes
+        self.in_shape = [in_channels] + ([num_frames] if dims == 3 else []) + [resolution, resolution]
+        self.convs = DownStack(dims, in_channels, resolution, widths, num_frames, sn)
+        frames = self.convs.out_frames if dims == 3 else 1
+        self.head = ProjectionHead(self.convs.out_channels * frames * 16, num_classes, sn)
 
     def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
         assert_shape(x, [None] + self.in_shape, f"{type(self).__name__} input")

@@ -23,7 +23,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from vidsynth.config import DataConfig, ModelConfig, TrainConfig, from_dict, to_dict
 from vidsynth.data import build_dataset, make_loader
-from vidsynth.errors import UserError
+from vidsynth.errors import EmptySplitError, UserError
 from vidsynth.io import save_videos, to_uint8
 from vidsynth.sampling import recalibrate_batch_norm, sample_seeds, seed_labels
 from vidsynth.training import distributed as dist
@@ -77,7 +77,7 @@ def check_train_config(cfg: TrainConfig, device: torch.device, world: int) -> No
     if cfg.precision == "bf16" and not torch.cuda.is_bf16_supported():
         raise UserError("precision=bf16 needs a GPU with native bf16 (Ampere or newer): use fp16 or fp32")
     for key in ("steps", "batch_size", "accum", "n_critic", "sample_every", "checkpoint_every", "log_every",
-                "num_samples", "metric_every"):
+                "num_samples", "metric_every", "val_clips"):
         if getattr(cfg, key) < 1:
             raise UserError(f"{key} must be >= 1, got {getattr(cfg, key)}")
     if cfg.batch_size % (world * cfg.accum):
@@ -88,6 +88,12 @@ def check_train_config(cfg: TrainConfig, device: torch.device, world: int) -> No
         for name in cfg.metrics.split(","):
             parse_metric(name)
         require_i3d()
+    for key in ("beta", "kl_warmup", "free_bits", "adversarial", "val_every"):
+        if getattr(cfg, key) < 0:
+            raise UserError(f"{key} must be >= 0, got {getattr(cfg, key)}")
+    from vidsynth.losses.vae import RECON_LOSSES
+    if cfg.recon not in RECON_LOSSES:
+        raise UserError(f"recon={cfg.recon!r}: use one of {', '.join(RECON_LOSSES)}")
     if not 0 <= cfg.ema < 1:
         raise UserError(f"ema must be in [0, 1), got {cfg.ema}")
 
@@ -182,6 +188,8 @@ def train(cfg: RunConfig, outdir: Path | str = "runs", resume: Path | str | None
             log.info("checkpoint %s", path.name)
         dist.barrier()
 
+    validation = (validation_batches(cfg, device) if rank == 0 and cfg.train.val_every > 0
+                  and hasattr(objective, "validate") else None)
     writer = _tensorboard(run_dir) if rank == 0 else None
     bar = tqdm(total=cfg.train.steps, initial=step, unit="step", dynamic_ncols=True,
                disable=(rank != 0) or (None if progress is None else not progress))
@@ -206,6 +214,15 @@ def train(cfg: RunConfig, outdir: Path | str = "runs", resume: Path | str | None
                 if writer:
                     for k, v in record.items():
                         if k not in ("step", "time"):
+                            writer.add_scalar(k, v, step)
+            if validation and (step % cfg.train.val_every == 0 or step == cfg.train.steps):
+                record = {"step": step, **{k: round(v, 6) for k, v in objective.validate(validation).items()}}
+                with open(run_dir / "stats.jsonl", "a") as f:
+                    f.write(json.dumps(record) + "\n")
+                log.info("step %d %s", step, " ".join(f"{k}={v:.4f}" for k, v in record.items() if k != "step"))
+                if writer:
+                    for k, v in record.items():
+                        if k != "step":
                             writer.add_scalar(k, v, step)
             if rank == 0 and (step % cfg.train.sample_every == 0 or step == cfg.train.steps):
                 videos = write_samples(objective.sampler, cfg, run_dir / "samples" / f"step-{step:07d}")
@@ -232,6 +249,27 @@ def train(cfg: RunConfig, outdir: Path | str = "runs", resume: Path | str | None
                     logging.getLogger("vidsynth").removeHandler(h)
                     h.close()
     return run_dir
+
+
+def validation_batches(cfg: RunConfig, device: torch.device) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
+    """The first ``val_clips`` clips of the data's val split (fixed order and clip starts), as ``(video,
+    labels)`` batches on the device; empty, with a log line saying how to get one, when there is no val split."""
+    try:
+        dataset = build_dataset(dataclasses.replace(cfg.data, split="val"))
+    except EmptySplitError as e:
+        log.warning("no validation ELBO: %s", e)
+        return []
+    loader = make_loader(dataset, min(cfg.train.batch_size, cfg.train.val_clips), seed=cfg.data.seed,
+                         shuffle=False, epochs=1, drop_last=False)
+    batches, count = [], 0
+    for batch in loader:
+        take = min(len(batch["video"]), cfg.train.val_clips - count)
+        labels = batch["label"][:take].to(device) if cfg.model.num_classes > 0 else None
+        batches.append((batch["video"][:take].to(device), labels))
+        count += take
+        if count >= cfg.train.val_clips:
+            break
+    return batches
 
 
 def write_samples(generator, cfg: RunConfig, stem: Path) -> torch.Tensor:
