@@ -255,11 +255,11 @@ def sample(source, seeds, out, fmt, class_name, truncation, frames, fps, device)
       vidsynth sample exported/ --seeds 3 --class jack --format gif --out samples/
     """
     from vidsynth.io import save_videos
-    from vidsynth.pretrained import load_generator
+    from vidsynth.pretrained import load_sampler
     from vidsynth.sampling import parse_seeds, sample_seeds, seed_labels
     from vidsynth.training.loop import resolve_device
     seed_list = parse_seeds(seeds)
-    generator, cfg = load_generator(source)
+    generator, cfg = load_sampler(source)
     generator = generator.to(resolve_device(device))
     classes = cfg.get("class_names", [])
     num_classes = cfg["model"]["num_classes"]
@@ -297,6 +297,126 @@ def export(run, out):
     click.echo(f"exported to {export_run(run, out)}")
 
 
+def _completion_model(run: Path, device: str, class_name: str | None):
+    """(completion network on the device, run config, labels [1] | None) for predict/interpolate/inpaint."""
+    import torch
+    from vidsynth.tasks import load_completion
+    from vidsynth.training.loop import resolve_device
+    model, cfg = load_completion(run)
+    model = model.to(resolve_device(device))
+    classes = cfg.get("class_names", [])
+    if not cfg["model"]["num_classes"]:
+        if class_name is not None:
+            raise UserError("--class: this model is unconditional")
+        return model, cfg, None
+    if class_name not in classes:
+        raise UserError(f"this model is class-conditional: pass --class with one of {', '.join(classes)}")
+    return model, cfg, torch.tensor([classes.index(class_name)], device=next(model.parameters()).device)
+
+
+def _write_completion(out: Path, video, fps: float, notes: list[str]) -> None:
+    from vidsynth.io import save_videos
+    for note in notes:
+        click.echo(note)
+    click.echo(f"wrote {save_videos(out, video, fps=fps)} ({video.shape[2]} frames)")
+
+
+def _output_file(ctx, param, value: Path) -> Path:
+    from vidsynth.io import IMAGE_OUT_EXTS, VIDEO_OUT_EXTS
+    if value.suffix.lower() not in IMAGE_OUT_EXTS | VIDEO_OUT_EXTS:
+        raise click.BadParameter(f"{value}: end it in .mp4, .gif (a video) or .png (a frame grid)")
+    return value
+
+
+COMPLETION_OPTIONS = [
+    click.argument("run", type=click.Path(exists=True, file_okay=False, path_type=Path)),
+    click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), callback=_output_file,
+                 help="Output .mp4, .gif or .png (frame grid)."),
+    click.option("--class", "class_name", default=None, help="Class name, for a class-conditional model."),
+    click.option("--fps", default=8.0, type=click.FloatRange(0.5, 120)),
+    click.option("--device", default="auto", type=click.Choice(["auto", "cpu", "cuda"])),
+]
+
+
+def completion_options(fn):
+    for option in reversed(COMPLETION_OPTIONS):
+        fn = option(fn)
+    return fn
+
+
+@cli.command("predict")
+@completion_options
+@click.option("--input", "input_path", required=True, type=click.Path(exists=True, path_type=Path),
+              help="Video file, frame folder or frame strip; its first --context frames are given.")
+@click.option("--context", default=None, type=click.IntRange(1), help="Given frames (default: the model's).")
+@click.option("--frames", default=None, type=click.IntRange(1), help="Frames to predict (default: the model's "
+                                                                      "clip length minus the context).")
+def predict_cmd(run, out, class_name, fps, device, input_path, context, frames):
+    """Predict the frames that follow the first frames of a video (a model trained with task=predict).
+
+    \b
+    Example:
+      vidsynth predict runs/00001-completion-movingmnist64 --input clip.mp4 --context 10 --frames 10 --out pred.mp4
+    """
+    from vidsynth.tasks import predict, read_clip
+    model, cfg, labels = _completion_model(run, device, class_name)
+    context = cfg["model"]["context"] if context is None else context
+    frames = cfg["model"]["num_frames"] - context if frames is None else frames
+    clip, note = read_clip(input_path, cfg["model"]["resolution"], cfg["data"]["frame_stride"])
+    video = predict(model, clip[None].to(next(model.parameters()).device), context, max(1, frames), labels)
+    _write_completion(out, video, fps, [note, f"context: frames 0-{context - 1}; predicted {frames} frames"])
+
+
+@cli.command("interpolate")
+@completion_options
+@click.option("--first", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Image of the first frame.")
+@click.option("--last", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Image of the last frame.")
+@click.option("--frames", default=None, type=click.IntRange(3), help="Frames in all, the two given included "
+                                                                     "(default: the model's clip length).")
+def interpolate_cmd(run, out, class_name, fps, device, first, last, frames):
+    """Generate the frames between a first and a last frame (a model trained with task=interpolate).
+
+    \b
+    Example:
+      vidsynth interpolate runs/00002-completion-shapes64 --first a.png --last b.png --frames 16 --out out.mp4
+    """
+    from vidsynth.tasks import interpolate, read_image
+    model, cfg, labels = _completion_model(run, device, class_name)
+    resolution, dev = cfg["model"]["resolution"], next(model.parameters()).device
+    (a, note_a), (b, note_b) = read_image(first, resolution), read_image(last, resolution)
+    frames = cfg["model"]["num_frames"] if frames is None else frames
+    video = interpolate(model, a[None].to(dev), b[None].to(dev), frames, labels)
+    _write_completion(out, video, fps, [note_a, note_b])
+
+
+@cli.command("inpaint")
+@completion_options
+@click.option("--input", "input_path", required=True, type=click.Path(exists=True, path_type=Path),
+              help="Video file, frame folder or frame strip.")
+@click.option("--mask", "mask_spec", required=True, help="What to fill: box:x,y,w,h (input pixels), an image "
+                                                         "(nonzero = fill, every frame) or a video (frame by frame).")
+def inpaint_cmd(run, out, class_name, fps, device, input_path, mask_spec):
+    """Fill a region of a video consistently over time; every other pixel is kept exactly (task=inpaint).
+
+    \b
+    Examples:
+      vidsynth inpaint runs/00003-completion-shapes64 --input clip.mp4 --mask box:8,8,24,24 --out filled.mp4
+      vidsynth inpaint runs/00003-completion-shapes64 --input clip.mp4 --mask hole.png --out filled.mp4
+    """
+    from vidsynth.data.video_io import probe
+    from vidsynth.tasks import inpaint, read_clip, read_hole
+    model, cfg, labels = _completion_model(run, device, class_name)
+    resolution, stride = cfg["model"]["resolution"], cfg["data"]["frame_stride"]
+    clip, note = read_clip(input_path, resolution, stride)
+    info = probe(input_path)
+    hole, hole_note = read_hole(mask_spec, info.height, info.width, clip.shape[1], resolution, stride)
+    device_ = next(model.parameters()).device
+    video = inpaint(model, clip[None].to(device_), hole[None].to(device_), labels)
+    _write_completion(out, video, fps, [note, hole_note])
+
+
 @cli.command("eval", context_settings={"ignore_unknown_options": True})
 @click.argument("args", nargs=-1)
 @click.option("--metrics", default="fvd2048_16f", help="Comma-separated: <fvd|kvd><clips>_<frames>f[_s<stride>]"
@@ -332,8 +452,8 @@ def evaluate(args, metrics, data, real, fake, batch_size, device, no_cache):
     names = [m for m in metrics.split(",") if m.strip()]
     cfg = None
     if run:
-        from vidsynth.pretrained import load_generator
-        fake_source, cfg = load_generator(run[0])
+        from vidsynth.pretrained import load_sampler
+        fake_source, cfg = load_sampler(run[0])
     else:
         fake_source = folder_data(fake)
     if real is not None:

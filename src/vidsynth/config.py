@@ -65,7 +65,7 @@ class ModelConfig:
     """Architecture. ``resolution``, ``num_frames`` and ``num_classes`` are filled from the dataset when training
     starts and saved in the run's config.json, so sampling and export rebuild the model without the data."""
 
-    name: str = "mocogan"           # registered family: vgan | mocogan | vae
+    name: str = "mocogan"           # registered family: vgan | mocogan | vae | completion
     z_dim: int = 128                # latent size (vgan) / content code size (mocogan)
     motion_dim: int = 16            # mocogan: motion noise and GRU state size per frame
     g_channels: int = 32            # generator width at full resolution; doubles per halving, capped
@@ -76,6 +76,9 @@ class ModelConfig:
     image_frames: int = 4           # mocogan: frames per clip the image discriminator sees
     latent: str = "vector"          # vae: vector (z_dim numbers) | grid (latent_channels per cell of a t x 4 x 4 map)
     latent_channels: int = 8        # vae with latent=grid
+    task: str = "predict"           # completion: predict | interpolate | inpaint (what is known in training clips)
+    context: int = 10               # completion, predict: given frames at the start of each clip
+    keyframe_stride: int = 0        # completion, interpolate: every n-th frame is given (0: first and last only)
     g_spectral_norm: bool = False
     d_spectral_norm: bool = True
     resolution: int = 0             # from the dataset

@@ -81,9 +81,12 @@ def frame_grid(videos, pad: int = 2, max_frames: int | None = None) -> torch.Ten
 
 
 def tile_videos(videos, nrow: int | None = None, pad: int = 2) -> torch.Tensor:
-    """Several videos side by side in one video: uint8 ``[T, H', W', 3]``, ``nrow`` videos per row."""
+    """Several videos side by side in one video: uint8 ``[T, H', W', 3]``, ``nrow`` videos per row. A single video
+    comes back as it is, without a border."""
     v = _as_uint8_batch(videos)
     b, t, h, w, _ = v.shape
+    if b == 1:
+        return v[0]
     nrow = nrow or math.ceil(math.sqrt(b))
     rows = math.ceil(b / nrow)
     out = torch.full((t, rows * (h + pad) + pad, nrow * (w + pad) + pad, 3), 255, dtype=torch.uint8)

@@ -48,6 +48,16 @@ def load_generator(path: str | Path) -> tuple[torch.nn.Module, dict]:
     raise UserError(f"{path} is neither a run folder (with checkpoints/) nor an export folder (with model.safetensors)")
 
 
+def load_sampler(path: str | Path) -> tuple[torch.nn.Module, dict]:
+    """``load_generator`` for a model that samples from noise (GAN generator, VAE decoder); a one-line UserError
+    for a completion model, which needs given frames."""
+    generator, cfg = load_generator(path)
+    if not hasattr(generator, "make_latents"):
+        raise UserError(f"{path} holds a {cfg['model']['name']} model (task={cfg['model']['task']}): it completes "
+                        "given clips instead of sampling; use vidsynth predict, interpolate or inpaint")
+    return generator, cfg
+
+
 def export(run_dir: str | Path, out_dir: str | Path) -> Path:
     """Write ``out_dir/config.json`` (model config + class names) and ``out_dir/model.safetensors`` (EMA G)."""
     generator, cfg = load_run_generator(Path(run_dir))

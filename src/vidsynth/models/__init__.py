@@ -51,9 +51,11 @@ def check_config(cfg: ModelConfig) -> ModelConfig:
     if cfg.num_frames < 1:
         raise UserError(f"num_frames must be >= 1, got {cfg.num_frames} (it comes from the data config)")
     for key in ("z_dim", "motion_dim", "g_channels", "d_channels", "max_channels", "image_frames", "channels",
-                "latent_channels"):
+                "latent_channels", "context"):
         if getattr(cfg, key) < 1:
             raise UserError(f"model {key} must be >= 1, got {getattr(cfg, key)}")
+    if cfg.keyframe_stride < 0:
+        raise UserError(f"keyframe_stride must be >= 0, got {cfg.keyframe_stride}")
     if cfg.num_classes < 0:
         raise UserError(f"num_classes must be >= 0, got {cfg.num_classes}")
     if cfg.upsample not in ("resize", "transpose"):
@@ -78,4 +80,4 @@ def load_weights(module: nn.Module, state: dict, source: str) -> None:
                         "written by another vidsynth version; sample it with that version, or retrain") from None
 
 
-from vidsynth.models import mocogan, vae, vgan  # noqa: E402,F401  (fill MODELS)
+from vidsynth.models import completion, mocogan, vae, vgan  # noqa: E402,F401  (fill MODELS)

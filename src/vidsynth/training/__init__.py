@@ -11,10 +11,14 @@ def build_objective(model_cfg: ModelConfig, train_cfg: TrainConfig, device: torc
                     world_size: int = 1):
     """The objective of the model family ``model_cfg`` names (the only place that maps families to objectives)."""
     from vidsynth.models import GANModels, build_model
+    from vidsynth.models.completion import CompletionModels
     from vidsynth.models.vae import VAEModels
+    from vidsynth.training.completion import CompletionObjective
     from vidsynth.training.gan import GANObjective
     from vidsynth.training.vae import VAEObjective
     models = build_model(model_cfg)
+    if isinstance(models, CompletionModels):
+        return CompletionObjective(models, model_cfg, train_cfg, device, rank, world_size)
     if isinstance(models, VAEModels):
         return VAEObjective(models, model_cfg, train_cfg, device, rank, world_size)
     if isinstance(models, GANModels):

@@ -19,6 +19,7 @@ from torch import nn
 from vidsynth.config import ModelConfig, TrainConfig
 from vidsynth.losses import clip_weights, content_l2, diff_augment, get_loss, gradient_penalty, r1_penalty
 from vidsynth.models import GANModels, load_weights
+from vidsynth.sampling import recalibrate_batch_norm, sample_seeds, seed_labels
 from vidsynth.training.distributed import average_gradients
 
 
@@ -61,6 +62,14 @@ class GANObjective:
     def sampler(self) -> nn.Module:
         """The network to sample from and export: the EMA generator."""
         return self.generator_ema
+
+    def preview(self, num_samples: int, num_classes: int, clips=None) -> torch.Tensor:
+        """The run's samples/ videos: fixed seeds 0..num_samples-1 of the EMA generator, BatchNorm statistics
+        recalibrated on a copy (the training state stays untouched). ``clips`` (unused here) is the loop's
+        ``n -> [(video, labels)]`` for objectives that preview on data."""
+        seeds = list(range(num_samples))
+        generator = recalibrate_batch_norm(copy.deepcopy(self.sampler))
+        return sample_seeds(generator, seeds, seed_labels(seeds, num_classes))
 
     def state_dict(self) -> dict:
         return {"modules": {k: m.state_dict() for k, m in self.modules.items()},

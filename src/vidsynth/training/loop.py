@@ -25,7 +25,7 @@ from vidsynth.config import DataConfig, ModelConfig, TrainConfig, from_dict, to_
 from vidsynth.data import build_dataset, make_loader
 from vidsynth.errors import EmptySplitError, UserError
 from vidsynth.io import save_videos, to_uint8
-from vidsynth.sampling import recalibrate_batch_norm, sample_seeds, seed_labels
+from vidsynth.sampling import recalibrate_batch_norm
 from vidsynth.training import distributed as dist
 from vidsynth.training.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
 from vidsynth.training.gan import NonFiniteError
@@ -225,7 +225,7 @@ def train(cfg: RunConfig, outdir: Path | str = "runs", resume: Path | str | None
                         if k != "step":
                             writer.add_scalar(k, v, step)
             if rank == 0 and (step % cfg.train.sample_every == 0 or step == cfg.train.steps):
-                videos = write_samples(objective.sampler, cfg, run_dir / "samples" / f"step-{step:07d}")
+                videos = write_samples(objective, cfg, run_dir / "samples" / f"step-{step:07d}", device)
                 if writer:
                     writer.add_images("samples", to_uint8(videos)[:, :: max(1, videos.shape[2] // 4)].flatten(0, 1),
                                       step, dataformats="NHWC")
@@ -255,28 +255,41 @@ def validation_batches(cfg: RunConfig, device: torch.device) -> list[tuple[torch
     """The first ``val_clips`` clips of the data's val split (fixed order and clip starts), as ``(video,
     labels)`` batches on the device; empty, with a log line saying how to get one, when there is no val split."""
     try:
-        dataset = build_dataset(dataclasses.replace(cfg.data, split="val"))
+        return fixed_clips(cfg, cfg.train.val_clips, device, train_if_no_val=False)
     except EmptySplitError as e:
         log.warning("no validation ELBO: %s", e)
         return []
-    loader = make_loader(dataset, min(cfg.train.batch_size, cfg.train.val_clips), seed=cfg.data.seed,
-                         shuffle=False, epochs=1, drop_last=False)
-    batches, count = [], 0
+
+
+def fixed_clips(cfg: RunConfig, count: int, device: torch.device,
+                train_if_no_val: bool = True) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
+    """The first ``count`` clips of the val split (of the train split when there is none and
+    ``train_if_no_val``; else EmptySplitError), in a fixed order with fixed clip starts, as ``(video, labels)``
+    batches of at most ``batch_size`` on the device."""
+    try:
+        dataset = build_dataset(dataclasses.replace(cfg.data, split="val"))
+    except EmptySplitError:
+        if not train_if_no_val:
+            raise
+        dataset = build_dataset(cfg.data)
+    loader = make_loader(dataset, min(cfg.train.batch_size, count), seed=cfg.data.seed, shuffle=False, epochs=1,
+                         drop_last=False)
+    batches, taken = [], 0
     for batch in loader:
-        take = min(len(batch["video"]), cfg.train.val_clips - count)
+        take = min(len(batch["video"]), count - taken)
         labels = batch["label"][:take].to(device) if cfg.model.num_classes > 0 else None
         batches.append((batch["video"][:take].to(device), labels))
-        count += take
-        if count >= cfg.train.val_clips:
+        taken += take
+        if taken >= count:
             break
     return batches
 
 
-def write_samples(generator, cfg: RunConfig, stem: Path) -> torch.Tensor:
-    """Fixed seeds 0..num_samples-1 as ``stem.png`` (grid) and ``stem.mp4`` (tiled)."""
-    seeds = list(range(cfg.train.num_samples))
-    generator = recalibrate_batch_norm(copy.deepcopy(generator))  # a copy: training state stays untouched
-    videos = sample_seeds(generator, seeds, seed_labels(seeds, cfg.model.num_classes))
+def write_samples(objective, cfg: RunConfig, stem: Path, device: torch.device) -> torch.Tensor:
+    """The objective's preview (a GAN's or VAE's fixed seeds 0..num_samples-1; a completion model's fixed clips)
+    as ``stem.png`` (grid) and ``stem.mp4`` (tiled)."""
+    videos = objective.preview(cfg.train.num_samples, cfg.model.num_classes,
+                               lambda n: fixed_clips(cfg, n, device))
     for suffix in (".png", ".mp4"):
         save_videos(stem.with_suffix(suffix), videos)
     return videos

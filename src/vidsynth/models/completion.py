@@ -1,0 +1,170 @@
+"""Video completion: one conditional generator for prediction, interpolation and inpainting.
+
+The generator sees a clip whose unknown pixels are zeroed plus the mask of known pixels, and returns the whole
+clip with every known pixel kept exactly. What is known is the task:
+
+- ``predict``: the first ``context`` frames (the rest is the future to predict),
+- ``interpolate``: every ``keyframe_stride``-th frame and the last one (stride 0: only the first and last),
+- ``inpaint``: everything outside a spatio-temporal hole (training draws random boxes and brush strokes).
+
+As in the seeds' predictor, each unknown pixel is the same pixel of the previous (completed) frame plus a
+residual from the network: ``out_t = m_t * x_t + (1 - m_t) * (out_{t-1} + r_t)``. With a zero residual a
+prediction repeats the last context frame; the output layer starts at zero, so training starts from that
+baseline. The network is fully convolutional in time, so a trained model also completes clips of other lengths.
+
+Network: per-frame 2D convs down to 16x16 (stride-2, widths doubling), four residual blocks of a temporal conv
+(kernel 3, dilation 1, 2, 4, 8: a 31-frame receptive field) and a spatial conv, then nearest-resize convs back up
+with additive skips; a class embedding is added at 16x16 when the data has labels.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from vidsynth.config import ModelConfig
+from vidsynth.errors import UserError
+from vidsynth.models import GANModels, register_model
+from vidsynth.models.layers import ResizeConv, VideoDiscriminator, assert_shape, check_labels, conv, init_weights
+
+__all__ = ["TASKS", "CompletionModels", "CompletionNet", "compose", "task_mask", "hole_mask", "build"]
+
+TASKS = ("predict", "interpolate", "inpaint")
+
+
+class CompletionModels(GANModels):
+    """The completion generator and the discriminators of the optional adversarial term."""
+
+
+def compose(video: Tensor, mask: Tensor, residual: Tensor) -> Tensor:
+    """``out_t = m_t * x_t + (1 - m_t) * (out_{t-1} + r_t)``, ``out_{-1} = 0``: known pixels exactly, the others
+    the previous frame's plus the residual. video/residual ``[B, C, T, H, W]``, mask ``[B, 1, T, H, W]``."""
+    previous, frames = torch.zeros_like(video[:, :, 0]), []
+    for t in range(video.shape[2]):
+        m = mask[:, :, t]
+        previous = m * video[:, :, t] + (1 - m) * (previous + residual[:, :, t])
+        frames.append(previous)
+    return torch.stack(frames, 2)
+
+
+def keyframes(num_frames: int, stride: int) -> list[int]:
+    """Known frames of ``interpolate``: every ``stride``-th and the last (stride 0: the first and the last)."""
+    stride = stride or num_frames - 1
+    return sorted(set(range(0, num_frames, max(1, stride))) | {num_frames - 1})
+
+
+def _segment_distance(px: Tensor, py: Tensor, a: Tensor, b: Tensor) -> Tensor:
+    """Distance from pixel centres (px, py) to the segment a-b (points as [2] tensors)."""
+    d = b - a
+    t = (((px - a[0]) * d[0] + (py - a[1]) * d[1]) / d.square().sum().clamp(min=1e-9)).clamp(0, 1)
+    return torch.hypot(px - a[0] - t * d[0], py - a[1] - t * d[1])
+
+
+def hole_mask(resolution: int, generator: torch.Generator | None = None) -> Tensor:
+    """A random training hole ``[R, R]`` (1 = hole): a box with sides 25-50% of the frame, or 1-3 brush strokes
+    (polylines of 2-4 points, 6-12% of the frame wide), with equal probability."""
+    u = lambda *shape: torch.rand(shape, generator=generator)  # noqa: E731
+    r = resolution
+    ys, xs = torch.meshgrid(torch.arange(r) + 0.5, torch.arange(r) + 0.5, indexing="ij")
+    if float(u(1)) < 0.5:
+        h, w = ((0.25 + 0.25 * u(2)) * r).round().long().tolist()
+        y0, x0 = int(u(1) * (r - h + 1)), int(u(1) * (r - w + 1))
+        hole = torch.zeros(r, r)
+        hole[y0: y0 + h, x0: x0 + w] = 1
+        return hole
+    hole = torch.zeros(r, r, dtype=torch.bool)
+    for _ in range(1 + int(u(1) * 3)):
+        points, width = u(2 + int(u(1) * 3), 2) * r, (0.06 + 0.06 * float(u(1))) * r
+        for a, b in zip(points[:-1], points[1:]):
+            hole |= _segment_distance(xs, ys, a, b) <= width / 2
+    return hole.float()
+
+
+def task_mask(task: str, batch: int, num_frames: int, resolution: int, *, context: int = 1,
+              keyframe_stride: int = 0, generator: torch.Generator | None = None) -> Tensor:
+    """Known pixels ``[batch, 1, T, R, R]`` (1 = known) of a training clip for ``task``; inpainting draws one
+    hole per clip from ``generator``, kept over the whole clip."""
+    mask = torch.zeros(batch, 1, num_frames, resolution, resolution)
+    if task == "predict":
+        mask[:, :, :context] = 1
+    elif task == "interpolate":
+        mask[:, :, keyframes(num_frames, keyframe_stride)] = 1
+    elif task == "inpaint":
+        for i in range(batch):
+            mask[i, 0] = 1 - hole_mask(resolution, generator)
+    else:
+        raise UserError(f"task={task!r}: use one of {', '.join(TASKS)}")
+    return mask
+
+
+class TemporalBlock(nn.Module):
+    """x + spatial_conv(lrelu(temporal_conv(lrelu(x)))): a (2+1)D residual block, the temporal conv dilated."""
+
+    def __init__(self, channels: int, dilation: int):
+        super().__init__()
+        self.temporal = init_weights(nn.Conv3d(channels, channels, (3, 1, 1), padding=(dilation, 0, 0),
+                                               dilation=(dilation, 1, 1)))
+        self.spatial = conv(3, channels, channels, (1, 3, 3), 1, (0, 1, 1))
+        self.act = nn.LeakyReLU(0.2)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.spatial(self.act(self.temporal(self.act(x))))
+
+
+class CompletionNet(nn.Module):
+    """``forward(video [B, C, T, R, R], mask [B, 1, T, R, R], labels [B] | None)`` -> completed video, with
+    ``video`` where ``mask`` is 1. Any T >= 1; R from the config."""
+
+    DILATIONS = (1, 2, 4, 8)
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        if cfg.task not in TASKS:
+            raise UserError(f"task={cfg.task!r}: use one of {', '.join(TASKS)}")
+        self.cfg, self.num_classes = cfg, cfg.num_classes
+        stages = max(1, int(math.log2(cfg.resolution // 16)))
+        w = [min(cfg.max_channels, cfg.g_channels * 2**i) for i in range(stages + 1)]
+        self.stem = conv(3, cfg.channels + 1, w[0], (1, 3, 3), 1, (0, 1, 1))
+        self.down = nn.ModuleList(conv(3, w[i], w[i + 1], (1, 4, 4), (1, 2, 2), (0, 1, 1)) for i in range(stages))
+        self.blocks = nn.Sequential(*(TemporalBlock(w[-1], d) for d in self.DILATIONS))
+        self.embed = init_weights(nn.Embedding(cfg.num_classes, w[-1])) if cfg.num_classes else None
+        self.up = nn.ModuleList(ResizeConv(w[i + 1], w[i], (1, 2, 2)) for i in reversed(range(stages)))
+        self.out = conv(3, w[0], cfg.channels, (1, 3, 3), 1, (0, 1, 1))
+        nn.init.zeros_(self.out.weight)  # start as "repeat the last known frame"
+        self.act = nn.LeakyReLU(0.2)
+
+    def forward(self, video: Tensor, mask: Tensor, labels: Tensor | None = None) -> Tensor:
+        r = self.cfg.resolution
+        assert_shape(video, [None, self.cfg.channels, None, r, r], "CompletionNet video")
+        assert_shape(mask, [video.shape[0], 1, video.shape[2], r, r], "CompletionNet mask")
+        labels = check_labels(labels, video.shape[0], self.num_classes)
+        h = self.stem(torch.cat([video * mask, mask], 1))
+        skips = []
+        for layer in self.down:
+            skips.append(h)
+            h = layer(self.act(h))
+        h = self.blocks(h)
+        if self.embed is not None:
+            h = h + self.embed(labels)[:, :, None, None, None]
+        for layer, skip in zip(self.up, reversed(skips)):
+            h = layer(self.act(h)) + skip
+        return compose(video, mask, self.out(self.act(h)))
+
+    def complete(self, video: Tensor, mask: Tensor, labels: Tensor | None = None) -> Tensor:
+        """``forward`` in eval mode without gradients, clamped to [-1, 1]."""
+        training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                return self(video, mask, labels).clamp(-1, 1)
+        finally:
+            self.train(training)
+
+
+@register_model("completion")
+def build(cfg: ModelConfig) -> CompletionModels:
+    if cfg.task == "predict" and not 1 <= cfg.context < cfg.num_frames:
+        raise UserError(f"task=predict: context={cfg.context} must be in [1, num_frames - 1 = {cfg.num_frames - 1}]")
+    return CompletionModels(CompletionNet(cfg), {"video": VideoDiscriminator(cfg)})

@@ -1,0 +1,66 @@
+"""The completion family's objective (prediction, interpolation, inpainting): ``content_l2`` times the mean
+squared error over the unknown pixels, plus, when ``adversarial > 0``, the GAN term of the video discriminator
+on completed clips (the seeds' adversarial predictor: GAN + L2 content term). ``content_l2`` alone is the
+deterministic predictor. Optimizers, EMA, checkpoint state, accumulation and processes are the GAN objective's.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from vidsynth.config import ModelConfig, TrainConfig
+from vidsynth.errors import UserError
+from vidsynth.models.completion import CompletionModels, task_mask
+from vidsynth.training.gan import GANObjective
+
+
+class CompletionObjective(GANObjective):
+    def __init__(self, models: CompletionModels, model_cfg: ModelConfig, cfg: TrainConfig, device: torch.device,
+                 rank: int = 0, world_size: int = 1):
+        if cfg.content_l2 <= 0 and cfg.adversarial <= 0:
+            raise UserError("the completion model needs a loss: set content_l2 (e.g. content_l2=1, the "
+                            "deterministic predictor) and/or adversarial (e.g. adversarial=0.01)")
+        if cfg.metrics:
+            raise UserError("metrics during training are for generators that sample from noise; for a completion "
+                            "model leave metrics unset")
+        if cfg.adversarial <= 0:
+            models = CompletionModels(models.generator, {})
+        super().__init__(models, model_cfg, cfg, device, rank, world_size)
+
+    def _masks(self, n: int) -> torch.Tensor:
+        """This rank's share of masks drawn for the global batch from the shared stream (as the GAN's latents)."""
+        c = self.model_cfg
+        masks = task_mask(c.task, n * self.world_size, c.num_frames, c.resolution, context=c.context,
+                          keyframe_stride=c.keyframe_stride, generator=self.latent_rng)
+        return masks[self.rank:: self.world_size].to(self.device)
+
+    def _fake(self, real, y) -> torch.Tensor:
+        return self.generator(real, self._masks(len(real)), y)
+
+    def _g_terms(self, real, y) -> dict[str, torch.Tensor]:
+        with self._autocast():
+            mask = self._masks(len(real))
+            out = self.generator(real, mask, y)
+            terms = {}
+            if self.cfg.content_l2 > 0:
+                unknown = (1 - mask).expand_as(real)
+                error = ((out - real).square() * unknown).sum() / unknown.sum().clamp(min=1)
+                terms["l2"] = self.cfg.content_l2 * error
+            if self.opt_d is not None:
+                fake_in = self._augment(out)
+                for name, d in self.discriminators.items():
+                    terms[f"G_{name}"] = self.cfg.adversarial * self.loss.g_loss(d(fake_in, y))
+        return terms
+
+    def preview(self, num_samples: int, num_classes: int, clips=None) -> torch.Tensor:
+        """For each of the first min(num_samples, 4) fixed clips, three rows: the input (unknown pixels grey),
+        the EMA generator's completion, the real clip."""
+        rows = []
+        for video, y in clips(min(num_samples, 4)):
+            c = self.model_cfg
+            mask = task_mask(c.task, len(video), video.shape[2], c.resolution, context=c.context,
+                             keyframe_stride=c.keyframe_stride, generator=torch.Generator().manual_seed(0)).to(video)
+            out = self.sampler.complete(video, mask, y)
+            for i in range(len(video)):
+                rows += [video[i] * mask[i], out[i], video[i]]
+        return torch.stack(rows).cpu()

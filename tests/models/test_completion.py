@@ -1,0 +1,129 @@
+"""The completion model (prediction, interpolation, inpainting): known pixels exact, the residual design, the
+training masks, learning beyond the copy-the-last-frame baseline, and the file readers."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from vidsynth.config import ModelConfig, TrainConfig
+from vidsynth.errors import UserError
+from vidsynth.models import build_model
+from vidsynth.models.completion import CompletionNet, compose, hole_mask, keyframes, task_mask
+from vidsynth.tasks import inpaint, interpolate, predict, read_clip, read_hole
+from vidsynth.training.completion import CompletionObjective
+
+
+def tiny(resolution=32, num_frames=8, **kw) -> ModelConfig:
+    values = dict(name="completion", resolution=resolution, num_frames=num_frames, context=3, g_channels=8,
+                  max_channels=32)
+    return ModelConfig(**{**values, **kw})
+
+
+def random_net(**kw) -> CompletionNet:
+    """A network whose residual output is not zero (the trained-from-scratch output layer starts at zero)."""
+    torch.manual_seed(0)
+    net = build_model(tiny(**kw)).generator
+    torch.nn.init.normal_(net.out.weight, 0, 0.05)
+    return net.eval()
+
+
+def clip(b=2, t=8, r=32, seed=1):
+    return torch.rand(b, 3, t, r, r, generator=torch.Generator().manual_seed(seed)) * 2 - 1
+
+
+def test_prediction_keeps_the_context_and_has_the_asked_length():
+    net, video = random_net(), clip()
+    out = predict(net, video, context=3, frames=9)  # longer than trained: the network is convolutional in time
+    assert out.shape == (2, 3, 12, 32, 32)
+    assert torch.equal(out[:, :, :3], video[:, :, :3])
+    assert (out[:, :, 3:] - video[:, :, 2:3]).abs().max() > 0
+
+
+def test_zero_residual_repeats_the_last_known_frame():
+    net, video = random_net(), clip()
+    torch.nn.init.zeros_(net.out.weight)
+    torch.nn.init.zeros_(net.out.bias)
+    out = predict(net, video, context=3, frames=5)
+    assert torch.equal(out[:, :, 3:], video[:, :, 2:3].expand(-1, -1, 5, -1, -1))
+    # compose itself: out_t = out_{t-1} + r_t on unknown pixels
+    mask = torch.zeros(1, 1, 4, 2, 2)
+    mask[:, :, 0] = 1
+    x, r = torch.rand(1, 1, 4, 2, 2), torch.rand(1, 1, 4, 2, 2)
+    torch.testing.assert_close(compose(x, mask, r)[:, :, 3], x[:, :, 0] + r[:, :, 1:].sum(2))
+
+
+def test_inpainting_keeps_every_known_pixel_exactly():
+    net, video = random_net(), clip()
+    hole = hole_mask(32, torch.Generator().manual_seed(3))[None, None, None]
+    out = inpaint(net, video, hole)
+    known = (hole == 0).expand_as(video)
+    assert torch.equal(out[known], video.clamp(-1, 1)[known])
+    assert (out[~known] - video[~known]).abs().max() > 0
+
+
+def test_interpolation_endpoints_are_the_given_frames():
+    net, video = random_net(), clip()
+    out = interpolate(net, video[:, :, 0], video[:, :, -1], 6)
+    assert out.shape == (2, 3, 6, 32, 32)
+    assert torch.equal(out[:, :, 0], video[:, :, 0]) and torch.equal(out[:, :, -1], video[:, :, -1])
+
+
+def test_task_masks():
+    m = task_mask("predict", 2, 8, 16, context=3)
+    assert m.shape == (2, 1, 8, 16, 16) and m[:, :, :3].eq(1).all() and m[:, :, 3:].eq(0).all()
+    assert keyframes(9, 0) == [0, 8] and keyframes(9, 4) == [0, 4, 8] and keyframes(8, 3) == [0, 3, 6, 7]
+    m = task_mask("interpolate", 1, 9, 16, keyframe_stride=4)
+    assert m[0, 0, :, 0, 0].tolist() == [1, 0, 0, 0, 1, 0, 0, 0, 1]
+    masks = task_mask("inpaint", 64, 4, 32, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(masks, task_mask("inpaint", 64, 4, 32, generator=torch.Generator().manual_seed(0)))
+    assert torch.equal(masks[:, :, :1].expand_as(masks), masks)  # one hole per clip, kept over time
+    holes = 1 - masks[:, 0, 0].mean((1, 2))
+    assert holes.min() > 0 and holes.max() < 0.6 and len(set(holes.tolist())) > 32
+    with pytest.raises(UserError, match="task='outpaint'"):
+        task_mask("outpaint", 1, 4, 16)
+    with pytest.raises(UserError, match="context=8 must be in"):
+        build_model(tiny(context=8))
+
+
+def test_the_deterministic_predictor_beats_repeating_the_last_frame():
+    """After a short training on Shapes, the prediction error on held-out clips is below the copy baseline."""
+    from vidsynth.data import build_dataset
+    data = dict(name="shapes", resolution=32, num_frames=8, background="plain")
+    train_set, val_set = build_dataset(**data, length=1600), build_dataset(**data, split="val")
+    cfg = tiny()
+    torch.manual_seed(0)
+    obj = CompletionObjective(build_model(cfg), cfg, TrainConfig(batch_size=8, content_l2=1.0, lr_g=2e-3, ema=0.0),
+                              torch.device("cpu"))
+    batches = iter(torch.utils.data.DataLoader(train_set, batch_size=8, shuffle=True, drop_last=True,
+                                               generator=torch.Generator().manual_seed(0)))
+    for step in range(200):
+        obj.train_step(lambda: (next(batches)["video"], None), step)
+    video = torch.stack([val_set[i]["video"] for i in range(32)])
+    out = predict(obj.generator, video, context=3, frames=5)
+    error = (out[:, :, 3:] - video[:, :, 3:]).square().mean()
+    baseline = (video[:, :, 2:3] - video[:, :, 3:]).square().mean()
+    assert error < 0.8 * baseline, (float(error), float(baseline))
+
+
+def test_completion_needs_a_loss_and_no_sampling_metrics():
+    cfg = tiny()
+    with pytest.raises(UserError, match="set content_l2"):
+        CompletionObjective(build_model(cfg), cfg, TrainConfig(), torch.device("cpu"))
+    with pytest.raises(UserError, match="leave metrics unset"):
+        CompletionObjective(build_model(cfg), cfg, TrainConfig(content_l2=1, metrics="fvd16_8f"), torch.device("cpu"))
+
+
+def test_file_inputs_use_the_training_transforms(tmp_path, make_video):
+    path = make_video(tmp_path / "in.mp4", num_frames=12, height=40, width=48)
+    video, note = read_clip(path, 32, frame_stride=2)
+    assert video.shape == (3, 6, 32, 32)
+    assert "48x40: resized to 38x32, centre-cropped to 32x32" in note and "every 2th frame" in note
+    hole, note = read_hole("box:0,0,24,40", 40, 48, 6, 32)
+    assert hole.shape == (1, 1, 32, 32) and "box at x=0 y=0" in note
+    # the left half of the input, after resizing to 38 wide and cropping 3 px from each side: columns 0-15
+    assert hole[0, 0, :, :15].eq(1).all() and hole[0, 0, :, 17:].eq(0).all()
+    with pytest.raises(UserError, match="must overlap"):
+        read_hole("box:50,0,4,4", 40, 48, 6, 32)
+    with pytest.raises(UserError, match="not a file"):
+        read_hole("nothing.png", 40, 48, 6, 32)
