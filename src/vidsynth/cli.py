@@ -172,7 +172,7 @@ def _run_config(preset, data, model, overrides):
 
 @cli.command(context_settings={"ignore_unknown_options": True})
 @click.argument("overrides", nargs=-1)
-@click.option("--preset", default=None, help="Named preset: quick, mmnist64, weizmann64, ucf101-128.")
+@click.option("--preset", default=None, help="Named preset: quick, mmnist64, weizmann64, ucf101-128, mmnist-predict, weizmann-vae64.")
 @click.option("--data", default=None, help="Dataset name (default: the preset's, else shapes).")
 @click.option("--model", default=None, help="Model family: vgan, mocogan (default: the preset's, else mocogan).")
 @click.option("--outdir", default="runs", type=click.Path(file_okay=False, path_type=Path),

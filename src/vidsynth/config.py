@@ -83,6 +83,7 @@ class ModelConfig:
     d_spectral_norm: bool = True
     resolution: int = 0             # from the dataset
     num_frames: int = 0             # from the dataset
+    conditional: bool = True        # class-conditional when the dataset has labels (false: ignore them)
     num_classes: int = 0            # from the dataset (0 = unconditional)
     channels: int = 3
 

@@ -137,8 +137,8 @@ def train(cfg: RunConfig, outdir: Path | str = "runs", resume: Path | str | None
     check_train_config(cfg.train, device, world)
     dataset = build_dataset(cfg.data)
     cfg.model = dataclasses.replace(cfg.model, resolution=dataset.resolution, num_frames=dataset.num_frames,
-                                    num_classes=dataset.num_classes)
-    cfg.class_names = list(dataset.class_names)
+                                    num_classes=dataset.num_classes if cfg.model.conditional else 0)
+    cfg.class_names = list(dataset.class_names) if cfg.model.conditional else []
     torch.manual_seed(cfg.train.seed)  # the same initial weights on every rank
     objective = build_objective(cfg.model, cfg.train, device, rank, world)
     torch.manual_seed(cfg.train.seed * world + rank)  # per-rank global streams (StyleGAN3, DiT)

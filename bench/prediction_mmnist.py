@@ -1,0 +1,103 @@
+"""Moving MNIST 10 -> 10 prediction: trains the completion model of the ``mmnist-predict`` preset for a fixed CPU
+budget per variant, then prints per-frame MSE and SSIM of the 10 predicted frames on the first ``--test-size``
+sequences of the test split (digits never seen in training), next to the copy-the-last-frame baseline.
+
+Per-frame MSE as the prediction literature reports it (Srivastava et al. 2015; ConvLSTM, PredRNN): the sum over
+the 64x64 pixels of the squared error on [0, 1] intensities, averaged over sequences. SSIM: Wang et al. on the
+grey frame. Variants: ``deterministic`` (L2) and ``adversarial`` (L2 + 0.01 x hinge GAN on the video
+discriminator). The stochastic (learned-prior) predictor is not built yet.
+
+    .venv/bin/python bench/prediction_mmnist.py --minutes 10
+    .venv/bin/python bench/prediction_mmnist.py --minutes 60 --variants deterministic,adversarial
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from vidsynth.data import build_dataset, make_loader
+from vidsynth.metrics import ssim
+from vidsynth.tasks import predict
+from vidsynth.training import build_objective
+from vidsynth.training.distributed import keep_freed_memory_mapped
+from vidsynth.training.loop import RunConfig
+
+PRESET = Path(__file__).resolve().parents[1] / "src" / "vidsynth" / "configs" / "mmnist-predict.json"
+VARIANTS = {"deterministic": {}, "adversarial": {"adversarial": 0.01, "loss": "hinge"}}
+
+
+def per_frame_scores(pred: torch.Tensor, real: torch.Tensor, context: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per predicted frame: MSE (sum over pixels of squared [0, 1] error, mean over clips) and mean SSIM."""
+    p, r = pred[:, :1, context:], real[:, :1, context:]  # grey: the three channels are equal
+    mse = ((p - r) / 2).square().sum((1, 3, 4)).mean(0)
+    return mse, ssim(p, r).mean(0)
+
+
+def evaluate(model, test: torch.Tensor, context: int, batch: int = 50) -> tuple[torch.Tensor, torch.Tensor]:
+    preds = torch.cat([predict(model, test[i: i + batch], context, test.shape[2] - context)
+                       for i in range(0, len(test), batch)])
+    return per_frame_scores(preds, test, context)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--minutes", type=float, default=10, help="training budget per variant (wall clock)")
+    p.add_argument("--variants", default="deterministic", help=f"comma-separated: {', '.join(VARIANTS)}")
+    p.add_argument("--test-size", type=int, default=1000)
+    p.add_argument("--root", default=None, help="MNIST folder (default: the preset's, ../shared/data/mnist)")
+    p.add_argument("--batch-size", type=int, default=None, help="default: the preset's")
+    args = p.parse_args()
+    keep_freed_memory_mapped()
+    preset = json.loads(PRESET.read_text())
+    preset.pop("description")
+    base = RunConfig.from_dict(preset)
+    if args.root:
+        base.data = dataclasses.replace(base.data, root=args.root)
+    if args.batch_size:
+        base.train = dataclasses.replace(base.train, batch_size=args.batch_size)
+    context = base.model.context
+    test_set = build_dataset(dataclasses.replace(base.data, split="test"))
+    test = torch.stack([test_set[i]["video"] for i in range(args.test_size)])
+    print(f"test: first {args.test_size} of {len(test_set)} test sequences, {context} -> {test.shape[2] - context} "
+          f"frames at {test.shape[-1]}x{test.shape[-1]}; training budget {args.minutes:g} min per variant; "
+          f"{torch.get_num_threads()} threads")
+    copy = test[:, :, context - 1: context].expand(-1, -1, test.shape[2] - context, -1, -1)
+    results = {"copy last frame": per_frame_scores(torch.cat([test[:, :, :context], copy], 2), test, context)}
+
+    train_set = build_dataset(base.data)
+    for name in args.variants.split(","):
+        cfg = dataclasses.replace(base.train, **VARIANTS[name])
+        model_cfg = dataclasses.replace(base.model, resolution=train_set.resolution, num_frames=train_set.num_frames,
+                                        num_classes=0)
+        torch.manual_seed(cfg.seed)
+        objective = build_objective(model_cfg, cfg, torch.device("cpu"))
+        batches = iter(make_loader(train_set, cfg.batch_size, seed=cfg.seed))
+        step, start = 0, time.perf_counter()
+        while time.perf_counter() - start < args.minutes * 60:
+            stats = objective.train_step(lambda: (next(batches)["video"], None), step)
+            step += 1
+            if step % 50 == 0:
+                print(f"  {name} step {step} " + " ".join(f"{k}={v:.4f}" for k, v in stats.items()) +
+                      f" {time.perf_counter() - start:.0f}s", flush=True)
+        used = time.perf_counter() - start
+        t0 = time.perf_counter()
+        results[name] = evaluate(objective.sampler, test, context)
+        print(f"{name}: {step} steps of batch {cfg.batch_size} ({step * cfg.batch_size} clips) in {used:.0f} s; "
+              f"evaluation {time.perf_counter() - t0:.0f} s")
+
+    print("\nper-frame MSE (sum over 64x64 pixels, [0, 1] intensities) / SSIM on predicted frames "
+          f"{context + 1}-{test.shape[2]}:")
+    print(f"{'':18s}" + "".join(f"{f'f{context + 1 + i}':>8s}" for i in range(test.shape[2] - context)) + "    mean")
+    for name, (mse, s) in results.items():
+        print(f"{name + ' MSE':18s}" + "".join(f"{v:8.1f}" for v in mse.tolist()) + f"{float(mse.mean()):8.1f}")
+        print(f"{name + ' SSIM':18s}" + "".join(f"{v:8.3f}" for v in s.tolist()) + f"{float(s.mean()):8.3f}")
+
+
+if __name__ == "__main__":
+    main()
