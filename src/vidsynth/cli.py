@@ -172,9 +172,11 @@ def _run_config(preset, data, model, overrides):
 
 @cli.command(context_settings={"ignore_unknown_options": True})
 @click.argument("overrides", nargs=-1)
-@click.option("--preset", default=None, help="Named preset: quick, mmnist64, weizmann64, ucf101-128, mmnist-predict, weizmann-vae64.")
+@click.option("--preset", default=None, help="Named preset: quick, mmnist64, weizmann64, ucf101-128, "
+                                              "weizmann-vae64, mmnist-predict.")
 @click.option("--data", default=None, help="Dataset name (default: the preset's, else shapes).")
-@click.option("--model", default=None, help="Model family: vgan, mocogan (default: the preset's, else mocogan).")
+@click.option("--model", default=None, help="Model family: vgan, mocogan (GANs), vae, completion (prediction, "
+                                             "interpolation, inpainting) (default: the preset's, else mocogan).")
 @click.option("--outdir", default="runs", type=click.Path(file_okay=False, path_type=Path),
               help="Where numbered run folders are made.")
 @click.option("--resume", default=None, help="A run folder to continue from its latest checkpoint, or 'latest'.")
@@ -184,8 +186,8 @@ def _run_config(preset, data, model, overrides):
 @click.option("--metric-every", default=None, type=click.IntRange(1), help="Steps between metrics "
                                                                           "(same as metric_every=N).")
 def train(overrides, preset, data, model, outdir, resume, nproc, dry_run, metrics, metric_every):
-    """Train a video GAN. Options are key=value words: a bare key if only one of data/model/train has it, else
-    prefixed (data.seed=1, train.seed=1).
+    """Train a video model (GAN, VAE or completion). Options are key=value words: a bare key if only one of
+    data/model/train has it, else prefixed (data.seed=1, train.seed=1).
 
     \b
     Examples:
@@ -195,6 +197,8 @@ def train(overrides, preset, data, model, outdir, resume, nproc, dry_run, metric
       vidsynth train --resume latest steps=2000
       vidsynth train --preset quick --nproc 2
       vidsynth train --preset mmnist64 --metrics fvd256_16f --metric-every 1000
+      vidsynth train --preset weizmann-vae64
+      vidsynth train --preset mmnist-predict steps=2000
     """
     from vidsynth.training.loop import RunConfig, latest_run
     from vidsynth.training.loop import train as run_training
@@ -335,6 +339,8 @@ COMPLETION_OPTIONS = [
     click.option("--class", "class_name", default=None, help="Class name, for a class-conditional model."),
     click.option("--fps", default=8.0, type=click.FloatRange(0.5, 120)),
     click.option("--device", default="auto", type=click.Choice(["auto", "cpu", "cuda"])),
+    click.option("--seed", default=0, type=int, help="Latent noise of a stochastic model (another seed, another "
+                                                     "future)."),
 ]
 
 
@@ -351,19 +357,21 @@ def completion_options(fn):
 @click.option("--context", default=None, type=click.IntRange(1), help="Given frames (default: the model's).")
 @click.option("--frames", default=None, type=click.IntRange(1), help="Frames to predict (default: the model's "
                                                                       "clip length minus the context).")
-def predict_cmd(run, out, class_name, fps, device, input_path, context, frames):
+def predict_cmd(run, out, class_name, fps, device, seed, input_path, context, frames):
     """Predict the frames that follow the first frames of a video (a model trained with task=predict).
 
     \b
     Example:
       vidsynth predict runs/00001-completion-movingmnist64 --input clip.mp4 --context 10 --frames 10 --out pred.mp4
     """
+    import torch
     from vidsynth.tasks import predict, read_clip
     model, cfg, labels = _completion_model(run, device, class_name)
     context = cfg["model"]["context"] if context is None else context
     frames = cfg["model"]["num_frames"] - context if frames is None else frames
     clip, note = read_clip(input_path, cfg["model"]["resolution"], cfg["data"]["frame_stride"])
-    video = predict(model, clip[None].to(next(model.parameters()).device), context, max(1, frames), labels)
+    video = predict(model, clip[None].to(next(model.parameters()).device), context, max(1, frames), labels,
+                    torch.Generator().manual_seed(seed))
     _write_completion(out, video, fps, [note, f"context: frames 0-{context - 1}; predicted {frames} frames"])
 
 
@@ -375,19 +383,21 @@ def predict_cmd(run, out, class_name, fps, device, input_path, context, frames):
               help="Image of the last frame.")
 @click.option("--frames", default=None, type=click.IntRange(3), help="Frames in all, the two given included "
                                                                      "(default: the model's clip length).")
-def interpolate_cmd(run, out, class_name, fps, device, first, last, frames):
+def interpolate_cmd(run, out, class_name, fps, device, seed, first, last, frames):
     """Generate the frames between a first and a last frame (a model trained with task=interpolate).
 
     \b
     Example:
       vidsynth interpolate runs/00002-completion-shapes64 --first a.png --last b.png --frames 16 --out out.mp4
     """
+    import torch
     from vidsynth.tasks import interpolate, read_image
     model, cfg, labels = _completion_model(run, device, class_name)
     resolution, dev = cfg["model"]["resolution"], next(model.parameters()).device
     (a, note_a), (b, note_b) = read_image(first, resolution), read_image(last, resolution)
     frames = cfg["model"]["num_frames"] if frames is None else frames
-    video = interpolate(model, a[None].to(dev), b[None].to(dev), frames, labels)
+    video = interpolate(model, a[None].to(dev), b[None].to(dev), frames, labels,
+                        torch.Generator().manual_seed(seed))
     _write_completion(out, video, fps, [note_a, note_b])
 
 
@@ -397,7 +407,7 @@ def interpolate_cmd(run, out, class_name, fps, device, first, last, frames):
               help="Video file, frame folder or frame strip.")
 @click.option("--mask", "mask_spec", required=True, help="What to fill: box:x,y,w,h (input pixels), an image "
                                                          "(nonzero = fill, every frame) or a video (frame by frame).")
-def inpaint_cmd(run, out, class_name, fps, device, input_path, mask_spec):
+def inpaint_cmd(run, out, class_name, fps, device, seed, input_path, mask_spec):
     """Fill a region of a video consistently over time; every other pixel is kept exactly (task=inpaint).
 
     \b
@@ -406,6 +416,7 @@ def inpaint_cmd(run, out, class_name, fps, device, input_path, mask_spec):
       vidsynth inpaint runs/00003-completion-shapes64 --input clip.mp4 --mask hole.png --out filled.mp4
     """
     from vidsynth.data.video_io import probe
+    import torch
     from vidsynth.tasks import inpaint, read_clip, read_hole
     model, cfg, labels = _completion_model(run, device, class_name)
     resolution, stride = cfg["model"]["resolution"], cfg["data"]["frame_stride"]
@@ -413,7 +424,8 @@ def inpaint_cmd(run, out, class_name, fps, device, input_path, mask_spec):
     info = probe(input_path)
     hole, hole_note = read_hole(mask_spec, info.height, info.width, clip.shape[1], resolution, stride)
     device_ = next(model.parameters()).device
-    video = inpaint(model, clip[None].to(device_), hole[None].to(device_), labels)
+    video = inpaint(model, clip[None].to(device_), hole[None].to(device_), labels,
+                    torch.Generator().manual_seed(seed))
     _write_completion(out, video, fps, [note, hole_note])
 
 
@@ -432,7 +444,9 @@ def inpaint_cmd(run, out, class_name, fps, device, input_path, mask_spec):
 @click.option("--device", default="auto", type=click.Choice(["auto", "cpu", "cuda"]))
 @click.option("--no-cache", is_flag=True, help="Recompute the real clips' features instead of reading the cache.")
 def evaluate(args, metrics, data, real, fake, batch_size, device, no_cache):
-    """FVD/KVD of a run's generator (appended to RUN/metric-<name>.jsonl), or of two folders of videos.
+    """FVD/KVD of a run's generator (appended to RUN/metric-<name>.jsonl), or of two folders of videos. A
+    completion run (prediction, interpolation, inpainting) completes the real clips themselves: pass the split to
+    score on, e.g. --data movingmnist split=test.
 
     \b
     Examples:
@@ -452,23 +466,24 @@ def evaluate(args, metrics, data, real, fake, batch_size, device, no_cache):
     names = [m for m in metrics.split(",") if m.strip()]
     cfg = None
     if run:
-        from vidsynth.pretrained import load_sampler
-        fake_source, cfg = load_sampler(run[0])
+        from vidsynth.pretrained import load_generator
+        fake_source, cfg = load_generator(run[0])
     else:
         fake_source = folder_data(fake)
     if real is not None:
         real_cfg = folder_data(real)
     elif data or options:
-        base = dict(cfg["data"]) if cfg else {}
-        name = data or base.get("name")
+        from vidsynth.data import check_options, make_data_config
+        overrides = parse_overrides(DataConfig, options)
+        name = data or (cfg["data"]["name"] if cfg else None)
         if name is None:
             raise UserError("--fake needs --real DIR or --data NAME for the real videos")
-        if data and data != base.get("name"):
-            base = {"resolution": base["resolution"]} if base else {}
-        base.update(parse_overrides(DataConfig, options))
-        base.pop("name", None)
-        from vidsynth.data import make_data_config
-        real_cfg = make_data_config(name, **base)
+        if cfg and name == cfg["data"]["name"]:  # the run's data with some options changed (e.g. split=test)
+            check_options(name, overrides)
+            real_cfg = dataclasses.replace(from_dict(DataConfig, cfg["data"]), **overrides).check()
+        else:
+            base = {"resolution": cfg["data"]["resolution"]} if cfg else {}
+            real_cfg = make_data_config(name, **{**base, **overrides})
     elif cfg:
         real_cfg = from_dict(DataConfig, cfg["data"])
     else:

@@ -79,6 +79,7 @@ class ModelConfig:
     task: str = "predict"           # completion: predict | interpolate | inpaint (what is known in training clips)
     context: int = 10               # completion, predict: given frames at the start of each clip
     keyframe_stride: int = 0        # completion, interpolate: every n-th frame is given (0: first and last only)
+    stochastic: bool = False        # completion: per-frame latents with a learned prior (latent_channels x 16 x 16)
     g_spectral_norm: bool = False
     d_spectral_norm: bool = True
     resolution: int = 0             # from the dataset

@@ -3,7 +3,8 @@
 training transforms applied to inputs of any size, with a note saying what was done).
 
 Tensors are in [-1, 1]: clips ``[B, C, T, R, R]``, frames ``[B, C, R, R]``, holes ``[B or 1, 1, T or 1, R, R]``
-with 1 where pixels are to be filled. Known pixels come back exactly as given.
+with 1 where pixels are to be filled. Known pixels come back exactly as given. A stochastic model draws its
+latents from ``generator`` (CPU; seed it for a repeatable result, vary the seed for other futures).
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ def _device(model: CompletionNet) -> torch.device:
     return next(model.parameters()).device
 
 
-def predict(model: CompletionNet, video: Tensor, context: int, frames: int, labels: Tensor | None = None) -> Tensor:
+def predict(model: CompletionNet, video: Tensor, context: int, frames: int, labels: Tensor | None = None,
+            generator: torch.Generator | None = None) -> Tensor:
     """The first ``context`` frames of ``video`` followed by ``frames`` predicted ones: ``[B, C, context +
     frames, R, R]``."""
     if not 1 <= context <= video.shape[2]:
@@ -49,11 +51,11 @@ def predict(model: CompletionNet, video: Tensor, context: int, frames: int, labe
     clip[:, :, :context] = video[:, :, :context]
     mask = torch.zeros(b, 1, context + frames, r, r, device=video.device)
     mask[:, :, :context] = 1
-    return model.complete(clip.to(_device(model)), mask.to(_device(model)), labels)
+    return model.complete(clip.to(_device(model)), mask.to(_device(model)), labels, generator)
 
 
-def interpolate(model: CompletionNet, first: Tensor, last: Tensor, frames: int,
-                labels: Tensor | None = None) -> Tensor:
+def interpolate(model: CompletionNet, first: Tensor, last: Tensor, frames: int, labels: Tensor | None = None,
+                generator: torch.Generator | None = None) -> Tensor:
     """``frames`` frames from ``first`` to ``last`` (both ``[B, C, R, R]``, returned as frames 0 and -1)."""
     if frames < 3:
         raise UserError(f"frames must be >= 3 (first, at least one between, last), got {frames}")
@@ -62,14 +64,15 @@ def interpolate(model: CompletionNet, first: Tensor, last: Tensor, frames: int,
     clip[:, :, 0], clip[:, :, -1] = first, last
     mask = torch.zeros(b, 1, frames, r, r, device=first.device)
     mask[:, :, keyframes(frames, 0)] = 1
-    return model.complete(clip.to(_device(model)), mask.to(_device(model)), labels)
+    return model.complete(clip.to(_device(model)), mask.to(_device(model)), labels, generator)
 
 
-def inpaint(model: CompletionNet, video: Tensor, hole: Tensor, labels: Tensor | None = None) -> Tensor:
+def inpaint(model: CompletionNet, video: Tensor, hole: Tensor, labels: Tensor | None = None,
+            generator: torch.Generator | None = None) -> Tensor:
     """``video`` with the pixels where ``hole`` is 1 filled in; every other pixel exactly as given."""
     b, _, t, r, _ = video.shape
     mask = (1 - hole.float()).expand(b, 1, t, r, r).to(_device(model))
-    return model.complete(video.to(_device(model)), mask, labels)
+    return model.complete(video.to(_device(model)), mask, labels, generator)
 
 
 def _transform_note(height: int, width: int, resolution: int) -> str:
@@ -115,8 +118,8 @@ def read_image(path: str | Path, resolution: int) -> tuple[Tensor, str]:
 def read_hole(spec: str, height: int, width: int, num_frames: int, resolution: int,
               frame_stride: int = 1) -> tuple[Tensor, str]:
     """The hole ``[1, T or 1, R, R]`` (1 = fill) for an input of ``height`` x ``width`` pixels and ``num_frames``
-    frames (after taking every ``frame_stride``-th), from ``box:x,y,w,h`` (input pixels), an image (nonzero = hole, every frame) or a
-    video (nonzero = hole, frame by frame), transformed like the input clip."""
+    frames (after taking every ``frame_stride``-th), from ``box:x,y,w,h`` (input pixels), an image (nonzero =
+    hole, every frame) or a video (nonzero = hole, frame by frame), transformed like the input clip."""
     box = re.fullmatch(r"box:(\d+),(\d+),(\d+),(\d+)", spec.strip())
     if box:
         x, y, w, h = map(int, box.groups())

@@ -141,3 +141,33 @@ def test_metric_during_training_and_eval_of_the_run_append_the_same_value(tmp_pa
     assert after["real"]["split"] == "train" and after["protocol"]["resize"] == "tf1"
     bad = run("train", "--preset", "quick", *tiny, "--metrics", "fid50k", cwd=tmp_path)
     assert bad.returncode == 2 and "unknown metric" in bad.stderr and not (tmp_path / "runs" / "00001-mocogan-shapes32").exists()
+
+
+def test_completion_models_are_scored_on_the_real_clips_they_complete(tmp_path):
+    from vidsynth.config import ModelConfig
+    from vidsynth.data import build_dataset
+    from vidsynth.metrics.evaluate import completed_clips, real_clips
+    from vidsynth.models import build_model
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(name="completion", resolution=32, num_frames=16, context=4, g_channels=8,
+                                    stochastic=True, latent_channels=2, task="predict")).generator
+    torch.nn.init.normal_(model.out.weight, 0, 0.05)
+    protocol = parse_metric("fvd3_16f")
+    dataset = build_dataset(SHAPES)
+    real = torch.cat(list(real_clips(dataset, protocol, 2)))
+    one, three = torch.cat(list(completed_clips(model, dataset, protocol, 1))), next(completed_clips(model, dataset,
+                                                                                                      protocol, 3))
+    torch.testing.assert_close(one, three)  # masks and latent noise drawn clip by clip
+    assert torch.equal(one[:, :, :4], real[:, :, :4]) and (one[:, :, 4:] - real[:, :, 4:]).abs().max() > 0.01
+
+    tiny = ["steps=2", "sample_every=2", "checkpoint_every=2", "num_samples=2", "g_channels=8", "max_channels=32",
+            "length=16", "batch_size=2", "background=plain", "context=10", "content_l2=1"]
+    out = run("train", "--data", "shapes", "--model", "completion", "resolution=32", *tiny, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    run_dir = tmp_path / "runs" / "00000-completion-shapes32"
+    out = run("eval", run_dir, "--metrics", "fvd3_16f", "--data", "shapes", "split=val", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    record = json.loads((run_dir / "metric-fvd3_16f.jsonl").read_text())
+    assert record["real"]["split"] == "val" and record["fake"]["task"] == "predict" and record["value"] > 0
+    out = run("eval", run_dir, "--metrics", "fvd3_10f", cwd=tmp_path)
+    assert out.returncode == 2 and "clips need more than 10 frames" in out.stderr

@@ -106,12 +106,10 @@ def test_the_deterministic_predictor_beats_repeating_the_last_frame():
     assert error < 0.8 * baseline, (float(error), float(baseline))
 
 
-def test_completion_needs_a_loss_and_no_sampling_metrics():
+def test_completion_needs_a_loss():
     cfg = tiny()
     with pytest.raises(UserError, match="set content_l2"):
         CompletionObjective(build_model(cfg), cfg, TrainConfig(), torch.device("cpu"))
-    with pytest.raises(UserError, match="leave metrics unset"):
-        CompletionObjective(build_model(cfg), cfg, TrainConfig(content_l2=1, metrics="fvd16_8f"), torch.device("cpu"))
 
 
 def test_file_inputs_use_the_training_transforms(tmp_path, make_video):
@@ -127,3 +125,27 @@ def test_file_inputs_use_the_training_transforms(tmp_path, make_video):
         read_hole("box:50,0,4,4", 40, 48, 6, 32)
     with pytest.raises(UserError, match="not a file"):
         read_hole("nothing.png", 40, 48, 6, 32)
+
+
+def test_stochastic_predictions_keep_the_context_and_vary_with_the_seed():
+    net, video = random_net(stochastic=True, latent_channels=2), clip()
+    seeded = lambda s: torch.Generator().manual_seed(s)  # noqa: E731
+    a, b = predict(net, video, 3, 5, generator=seeded(0)), predict(net, video, 3, 5, generator=seeded(1))
+    assert torch.equal(a[:, :, :3], video[:, :, :3]) and torch.equal(b[:, :, :3], video[:, :, :3])
+    assert (a[:, :, 3:] - b[:, :, 3:]).abs().max() > 1e-4  # another seed, another future
+    torch.testing.assert_close(predict(net, video, 3, 5, generator=seeded(0)), a)
+    torch.testing.assert_close(predict(net, video[:1], 3, 5, generator=seeded(0)), a[:1])  # alone == in batch
+
+
+def test_stochastic_posterior_kl_and_training_step():
+    cfg = tiny(stochastic=True, latent_channels=2)
+    torch.manual_seed(0)
+    obj = CompletionObjective(build_model(cfg), cfg, TrainConfig(batch_size=2, content_l2=1.0, beta=1e-2),
+                              torch.device("cpu"))
+    video = clip()
+    mask = task_mask("predict", 2, 8, 32, context=3)
+    out, kl = obj.generator.posterior_forward(video, mask)
+    assert out.shape == video.shape and kl.shape == (2,) and (kl >= 0).all()
+    assert torch.equal(out[:, :, :3], video[:, :, :3])
+    stats = obj.train_step(lambda: (video, None), 0)
+    assert set(stats) == {"l2", "kl"} and stats["kl"] > 0

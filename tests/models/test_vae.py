@@ -54,6 +54,9 @@ def test_kl_matches_torch_distributions_and_is_zero_at_the_prior():
     mean, logvar = torch.randn(4, 10, dtype=torch.float64), torch.randn(4, 10, dtype=torch.float64)
     reference = kl_divergence(Normal(mean, torch.exp(0.5 * logvar)), Normal(0.0, 1.0))
     torch.testing.assert_close(gaussian_kl(mean, logvar), reference)
+    prior_mean, prior_logvar = torch.randn(4, 10, dtype=torch.float64), torch.randn(4, 10, dtype=torch.float64)
+    reference = kl_divergence(Normal(mean, torch.exp(0.5 * logvar)), Normal(prior_mean, torch.exp(0.5 * prior_logvar)))
+    torch.testing.assert_close(gaussian_kl(mean, logvar, prior_mean, prior_logvar), reference)
     assert gaussian_kl(torch.zeros(2, 5), torch.zeros(2, 5)).abs().max() == 0
 
 

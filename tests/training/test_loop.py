@@ -199,3 +199,20 @@ def test_vae_without_a_val_split_trains_and_says_why(tmp_path, make_video):
     assert objective_state(run)["step"] == 2
     assert "no validation ELBO: split=val is empty: set val_fraction" in (run / "log.txt").read_text()
     assert "val_nelbo" not in (run / "stats.jsonl").read_text()
+
+
+def test_completion_trains_and_resumes_exactly(tmp_path):
+    def cfg(steps):
+        run = tiny("completion", steps=steps, checkpoint_every=2, sample_every=2, content_l2=1.0, adversarial=0.01,
+                   loss="hinge", beta=1e-3, kl_warmup=2)
+        run.model = dataclasses.replace(run.model, context=3, stochastic=True, latent_channels=2)
+        return run
+    straight = train(cfg(4), outdir=tmp_path / "a", progress=False)
+    stats = json.loads((straight / "stats.jsonl").read_text().splitlines()[-1])
+    assert {"l2", "kl", "D_video", "G_video"} <= set(stats)
+    assert (straight / "samples" / "step-0000004.png").is_file()
+    first = train(cfg(2), outdir=tmp_path / "b", progress=False)
+    resumed_cfg = RunConfig.load(first)
+    resumed_cfg.train = dataclasses.replace(resumed_cfg.train, steps=4)
+    resumed = train(resumed_cfg, resume=first, progress=False)
+    assert_states_equal(objective_state(straight)["objective"], objective_state(resumed)["objective"])

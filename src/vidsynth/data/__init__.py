@@ -12,18 +12,23 @@ from vidsynth.errors import EmptySplitError, UserError
 from vidsynth.data import folder, hmdb51, moving_mnist, shapes, ucf101  # noqa: E402,F401  isort: skip
 
 __all__ = ["DATASETS", "DataConfig", "ClipSampler", "FileDataset", "VideoDataset", "VideoEntry", "build_dataset",
-           "dataset_splits", "make_data_config", "make_loader", "register_dataset", "split_groups"]
+           "check_options", "dataset_splits", "make_data_config", "make_loader", "register_dataset", "split_groups"]
 
 
 def make_data_config(name: str, **options) -> DataConfig:
     """A checked DataConfig for dataset ``name``; options it does not read are an error, not silently ignored."""
+    check_options(name, options)
+    return from_dict(DataConfig, {"name": name, **options}).check()
+
+
+def check_options(name: str, options) -> None:
+    """UserError unless ``name`` is a dataset that reads every one of ``options``."""
     if name not in DATASETS:
         raise UserError(f"unknown dataset {name!r}; available: {', '.join(sorted(DATASETS))}")
     unused = sorted(set(options) - set(DATASETS[name].options))
     if unused:
         raise UserError(f"dataset {name!r} does not take {', '.join(unused)}; "
                         f"its options: {', '.join(DATASETS[name].options)}")
-    return from_dict(DataConfig, {"name": name, **options}).check()
 
 
 def build_dataset(cfg: DataConfig | None = None, **options) -> VideoDataset:

@@ -26,10 +26,20 @@ def reconstruction(name: str, output: torch.Tensor, target: torch.Tensor) -> tor
     return RECON_LOSSES[name](output, target)
 
 
-def gaussian_kl(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """KL(N(mean, exp(logvar)) || N(0, 1)) per latent number, same shape as ``mean``:
-    (mean^2 + exp(logvar) - 1 - logvar) / 2."""
-    return 0.5 * (mean.square() + logvar.exp() - 1 - logvar)
+def gaussian_kl(mean: torch.Tensor, logvar: torch.Tensor, prior_mean: torch.Tensor | float = 0.0,
+                prior_logvar: torch.Tensor | float = 0.0) -> torch.Tensor:
+    """KL(N(mean, exp(logvar)) || N(prior_mean, exp(prior_logvar))) per latent number, same shape as ``mean``:
+    (prior_logvar - logvar + (exp(logvar) + (mean - prior_mean)^2) / exp(prior_logvar) - 1) / 2; the prior
+    defaults to N(0, 1)."""
+    prior_logvar = torch.as_tensor(prior_logvar, dtype=mean.dtype, device=mean.device)
+    return 0.5 * (prior_logvar - logvar + (logvar.exp() + (mean - prior_mean).square()) / prior_logvar.exp() - 1)
+
+
+def kl_weight(cfg, step: int) -> float:
+    """The KL weight at ``step`` (0-based) of a ``TrainConfig``: ``beta``, ramped linearly from beta/kl_warmup
+    to beta over the first ``kl_warmup`` steps."""
+    warmup = cfg.kl_warmup
+    return cfg.beta * (min(1.0, (step + 1) / warmup) if warmup > 0 else 1.0)
 
 
 def free_bits_kl(kl: torch.Tensor, free_bits: float) -> torch.Tensor:

@@ -39,12 +39,41 @@ def clip_order(num_videos: int, num_clips: int, seed: int) -> list[int]:
     return order[:num_clips]
 
 
-def real_clips(dataset: VideoDataset, protocol: Protocol, batch_size: int) -> Iterator[Tensor]:
-    """Batches of float ``[b, C, T, R, R]`` real clips; clip k has its own start seed."""
+def _protocol_samples(dataset: VideoDataset, protocol: Protocol, batch_size: int) -> Iterator[list[dict]]:
+    """Batches of the protocol's real samples (dataset items); clip k has its own start seed."""
     order = clip_order(len(dataset), protocol.num_clips, protocol.seed)
     for i in range(0, len(order), batch_size):
-        yield torch.stack([dataset[(index, seed_for(protocol.seed, "metric clip", k))]["video"]
-                           for k, index in enumerate(order[i: i + batch_size], start=i)])
+        yield [dataset[(index, seed_for(protocol.seed, "metric clip", k))]
+               for k, index in enumerate(order[i: i + batch_size], start=i)]
+
+
+def real_clips(dataset: VideoDataset, protocol: Protocol, batch_size: int) -> Iterator[Tensor]:
+    """Batches of float ``[b, C, T, R, R]`` real clips."""
+    for samples in _protocol_samples(dataset, protocol, batch_size):
+        yield torch.stack([s["video"] for s in samples])
+
+
+def completed_clips(model: torch.nn.Module, dataset: VideoDataset, protocol: Protocol,
+                    batch_size: int) -> Iterator[Tensor]:
+    """The protocol's real clips (those of ``real_clips``) completed by a completion model: the pixels its task
+    leaves unknown (the frames after the context, between the keyframes, or in a hole) generated, the others kept.
+    Masks and any latent noise come from one generator seeded with the protocol's seed, drawn clip by clip, so
+    the result does not depend on the batch size."""
+    from vidsynth.models.completion import task_mask
+    c = model.cfg
+    if dataset.resolution != c.resolution:
+        raise UserError(f"the real clips are {dataset.resolution}px, the model completes {c.resolution}px clips: "
+                        f"set resolution={c.resolution}")
+    if c.task == "predict" and c.context >= protocol.num_frames:
+        raise UserError(f"{protocol.name}: the model's context is {c.context} frames, so clips need more than "
+                        f"{c.context} frames; use a protocol with more frames")
+    rng, device = torch.Generator().manual_seed(protocol.seed), next(model.parameters()).device
+    for samples in _protocol_samples(dataset, protocol, batch_size):
+        video = torch.stack([s["video"] for s in samples])
+        labels = torch.tensor([s["label"] for s in samples], device=device) if model.num_classes else None
+        mask = task_mask(c.task, len(video), video.shape[2], c.resolution, context=c.context,
+                         keyframe_stride=c.keyframe_stride, generator=rng)
+        yield model.complete(video.to(device), mask.to(device), labels, rng).cpu()
 
 
 def generated_clips(generator: torch.nn.Module, protocol: Protocol, batch_size: int,
@@ -113,8 +142,9 @@ def folder_data(folder: Path) -> DataConfig:
 
 def evaluate(metrics: list[str], fake, real: DataConfig, *, batch_size: int = 8, device=None,
              use_cache: bool = True) -> list[dict]:
-    """One record per metric name: ``fake`` is a generator (sampled with seeds 0..N-1) or a DataConfig of
-    generated video files; ``real`` the real data. Features are computed once per distinct protocol."""
+    """One record per metric name: ``fake`` is a generator (sampled with seeds 0..N-1), a completion model
+    (completing the real clips) or a DataConfig of generated video files; ``real`` the real data. Features are
+    computed once per distinct protocol."""
     from vidsynth.metrics.i3d import I3D_SHA256, load_i3d
     from vidsynth.training.distributed import keep_freed_memory_mapped
     protocols = [parse_metric(m) for m in metrics]
@@ -131,6 +161,16 @@ def evaluate(metrics: list[str], fake, real: DataConfig, *, batch_size: int = 8,
             if isinstance(fake, DataConfig):
                 fake_feats, fake_info = real_features(fake, protocol, detector, I3D_SHA256, batch_size,
                                                       use_cache=False, repeat=False)
+            elif not hasattr(fake, "make_latents"):  # a completion model: it completes the real clips
+                dataset = build_dataset(protocol_data(real, protocol))
+                fake_feats = video_features(completed_clips(fake, dataset, protocol, batch_size), detector,
+                                            protocol.resize, batch_size, total=protocol.num_clips,
+                                            desc="completed clips")
+                c = fake.cfg
+                fake_info = {"model": type(fake).__name__, "task": c.task, "context": c.context,
+                             "keyframe_stride": c.keyframe_stride, "stochastic": c.stochastic,
+                             "clips": "the real clips, completed (given pixels included)",
+                             "masks_and_noise_seed": protocol.seed}
             else:
                 num_classes = getattr(fake, "num_classes", 0)
                 fake_feats = video_features(generated_clips(fake, protocol, batch_size, num_classes), detector,

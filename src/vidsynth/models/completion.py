@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vidsynth.config import ModelConfig
@@ -113,9 +114,31 @@ class TemporalBlock(nn.Module):
         return x + self.spatial(self.act(self.temporal(self.act(x))))
 
 
+class LatentHead(nn.Module):
+    """features ``[B, F, T, h, w]`` -> mean and log-variance ``[B, Z, T, h, w]`` of per-frame latents, frame t's
+    from frames <= t only (a time-causal 3x3x3 conv, then a 1x1x1 conv)."""
+
+    def __init__(self, features: int, latent_channels: int):
+        super().__init__()
+        self.causal = conv(3, features, features, 3, 1, 0)
+        self.stats = conv(3, features, 2 * latent_channels, 1, 1, 0)
+        self.act = nn.LeakyReLU(0.2)
+
+    def forward(self, h: Tensor) -> tuple[Tensor, Tensor]:
+        h = self.causal(F.pad(h, (1, 1, 1, 1, 2, 0)))  # pad W, H both sides; time only before
+        return self.stats(self.act(h)).chunk(2, dim=1)
+
+
 class CompletionNet(nn.Module):
-    """``forward(video [B, C, T, R, R], mask [B, 1, T, R, R], labels [B] | None)`` -> completed video, with
-    ``video`` where ``mask`` is 1. Any T >= 1; R from the config."""
+    """``forward(video [B, C, T, R, R], mask [B, 1, T, R, R], labels [B] | None, noise)`` -> completed video, with
+    ``video`` where ``mask`` is 1. Any T >= 1; R from the config.
+
+    ``cfg.stochastic``: per-frame latents ``z_t`` (``latent_channels`` x 16 x 16, ``latent_shape(T)``) enter the
+    features after the temporal blocks, followed by one more block. ``forward`` draws them from a learned prior
+    p(z_t | known pixels) (from ``noise`` ~ N(0, 1), or the global RNG when None); ``posterior_forward`` from
+    the posterior q(z_t | known pixels, real frames <= t) and also returns KL(q || p) per clip: the stochastic
+    predictor of Denton & Fergus 2018 (SVG-LP) in this design, with the prior conditioned on the given frames
+    rather than on the frames generated so far, so a clip is completed in one pass."""
 
     DILATIONS = (1, 2, 4, 8)
 
@@ -130,12 +153,25 @@ class CompletionNet(nn.Module):
         self.down = nn.ModuleList(conv(3, w[i], w[i + 1], (1, 4, 4), (1, 2, 2), (0, 1, 1)) for i in range(stages))
         self.blocks = nn.Sequential(*(TemporalBlock(w[-1], d) for d in self.DILATIONS))
         self.embed = init_weights(nn.Embedding(cfg.num_classes, w[-1])) if cfg.num_classes else None
+        if cfg.stochastic:
+            self.real_stem = conv(3, cfg.channels, w[0], (1, 3, 3), 1, (0, 1, 1))
+            self.real_down = nn.ModuleList(conv(3, w[i], w[i + 1], (1, 4, 4), (1, 2, 2), (0, 1, 1))
+                                           for i in range(stages))
+            self.prior = LatentHead(w[-1], cfg.latent_channels)
+            self.posterior = LatentHead(2 * w[-1], cfg.latent_channels)
+            self.inject = conv(3, cfg.latent_channels, w[-1], 1, 1, 0)
+            self.after_latent = TemporalBlock(w[-1], 1)
         self.up = nn.ModuleList(ResizeConv(w[i + 1], w[i], (1, 2, 2)) for i in reversed(range(stages)))
         self.out = conv(3, w[0], cfg.channels, (1, 3, 3), 1, (0, 1, 1))
         nn.init.zeros_(self.out.weight)  # start as "repeat the last known frame"
         self.act = nn.LeakyReLU(0.2)
 
-    def forward(self, video: Tensor, mask: Tensor, labels: Tensor | None = None) -> Tensor:
+    def latent_shape(self, num_frames: int) -> tuple[int, ...]:
+        """Shape of one clip's latents ``[Z, T, 16, 16]`` (stochastic models)."""
+        side = self.cfg.resolution // 2 ** len(self.down)
+        return self.cfg.latent_channels, num_frames, side, side
+
+    def _encode(self, video: Tensor, mask: Tensor, labels: Tensor | None) -> tuple[Tensor, list[Tensor]]:
         r = self.cfg.resolution
         assert_shape(video, [None, self.cfg.channels, None, r, r], "CompletionNet video")
         assert_shape(mask, [video.shape[0], 1, video.shape[2], r, r], "CompletionNet mask")
@@ -148,17 +184,61 @@ class CompletionNet(nn.Module):
         h = self.blocks(h)
         if self.embed is not None:
             h = h + self.embed(labels)[:, :, None, None, None]
+        return h, skips
+
+    def _decode(self, video: Tensor, mask: Tensor, h: Tensor, skips: list[Tensor]) -> Tensor:
         for layer, skip in zip(self.up, reversed(skips)):
             h = layer(self.act(h)) + skip
         return compose(video, mask, self.out(self.act(h)))
 
-    def complete(self, video: Tensor, mask: Tensor, labels: Tensor | None = None) -> Tensor:
-        """``forward`` in eval mode without gradients, clamped to [-1, 1]."""
+    def _with_latents(self, h: Tensor, z: Tensor) -> Tensor:
+        return self.after_latent(h + self.inject(z))
+
+    def _noise(self, video: Tensor, noise: Tensor | None) -> Tensor:
+        shape = (video.shape[0], *self.latent_shape(video.shape[2]))
+        if noise is None:
+            return torch.randn(shape, device=video.device)
+        assert_shape(noise, list(shape), "noise")
+        return noise.to(video)
+
+    def forward(self, video: Tensor, mask: Tensor, labels: Tensor | None = None,
+                noise: Tensor | None = None) -> Tensor:
+        h, skips = self._encode(video, mask, labels)
+        if self.cfg.stochastic:
+            mean, logvar = self.prior(h)
+            h = self._with_latents(h, mean + torch.exp(0.5 * logvar) * self._noise(video, noise))
+        return self._decode(video, mask, h, skips)
+
+    def posterior_forward(self, video: Tensor, mask: Tensor, labels: Tensor | None = None,
+                          noise: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """(completion with latents from the posterior given the whole real ``video``, KL(q || p) ``[B]`` summed
+        over the latents). Stochastic models only."""
+        from vidsynth.losses.vae import gaussian_kl
+        assert self.cfg.stochastic, "posterior_forward needs a stochastic model"
+        h, skips = self._encode(video, mask, labels)
+        e = self.real_stem(video)
+        for layer in self.real_down:
+            e = layer(self.act(e))
+        mean, logvar = self.posterior(torch.cat([h, e], 1))
+        prior_mean, prior_logvar = self.prior(h)
+        kl = gaussian_kl(mean, logvar, prior_mean, prior_logvar).flatten(1).sum(1)
+        h = self._with_latents(h, mean + torch.exp(0.5 * logvar) * self._noise(video, noise))
+        return self._decode(video, mask, h, skips), kl
+
+    def complete(self, video: Tensor, mask: Tensor, labels: Tensor | None = None,
+                 generator: torch.Generator | None = None) -> Tensor:
+        """``forward`` in eval mode without gradients, clamped to [-1, 1]; a stochastic model's latents come
+        from the prior with noise drawn on the CPU from ``generator`` (one clip's noise at a time, so a clip's
+        result does not depend on the batch it is in)."""
+        noise = None
+        if self.cfg.stochastic:
+            shape = self.latent_shape(video.shape[2])
+            noise = torch.stack([torch.randn(shape, generator=generator) for _ in range(video.shape[0])])
         training = self.training
         self.eval()
         try:
             with torch.no_grad():
-                return self(video, mask, labels).clamp(-1, 1)
+                return self(video, mask, labels, noise).clamp(-1, 1)
         finally:
             self.train(training)
 

@@ -22,7 +22,8 @@ __all__ = ["VideoGenerator", "VideoDiscriminator", "build"]
 
 def check_frames(num_frames: int, family: str = "vgan") -> None:
     if num_frames < 2 or num_frames & (num_frames - 1):
-        raise UserError(f"{family} needs num_frames to be a power of two >= 2 (2, 4, 8, 16, 32, ...), got {num_frames}: "
+        raise UserError(f"{family} needs num_frames to be a power of two >= 2 (2, 4, 8, 16, 32, ...), "
+                        f"got {num_frames}: "
                         "set the dataset's num_frames, or use model mocogan")
 
 

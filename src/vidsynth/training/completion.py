@@ -1,7 +1,10 @@
 """The completion family's objective (prediction, interpolation, inpainting): ``content_l2`` times the mean
 squared error over the unknown pixels, plus, when ``adversarial > 0``, the GAN term of the video discriminator
 on completed clips (the seeds' adversarial predictor: GAN + L2 content term). ``content_l2`` alone is the
-deterministic predictor. Optimizers, EMA, checkpoint state, accumulation and processes are the GAN objective's.
+deterministic predictor. A ``stochastic`` model is trained with latents from its posterior and ``beta`` x
+KL(posterior || learned prior) / (numbers per clip), with the VAE's ``kl_warmup`` (SVG-LP used beta = 1e-4 with
+summed errors: the same weighting as here). Optimizers, EMA, checkpoint state, accumulation and processes are
+the GAN objective's.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import torch
 
 from vidsynth.config import ModelConfig, TrainConfig
 from vidsynth.errors import UserError
+from vidsynth.losses.vae import kl_weight
 from vidsynth.models.completion import CompletionModels, task_mask
 from vidsynth.training.gan import GANObjective
 
@@ -20,9 +24,6 @@ class CompletionObjective(GANObjective):
         if cfg.content_l2 <= 0 and cfg.adversarial <= 0:
             raise UserError("the completion model needs a loss: set content_l2 (e.g. content_l2=1, the "
                             "deterministic predictor) and/or adversarial (e.g. adversarial=0.01)")
-        if cfg.metrics:
-            raise UserError("metrics during training are for generators that sample from noise; for a completion "
-                            "model leave metrics unset")
         if cfg.adversarial <= 0:
             models = CompletionModels(models.generator, {})
         super().__init__(models, model_cfg, cfg, device, rank, world_size)
@@ -34,14 +35,24 @@ class CompletionObjective(GANObjective):
                           keyframe_stride=c.keyframe_stride, generator=self.latent_rng)
         return masks[self.rank:: self.world_size].to(self.device)
 
+    def _noise(self, real) -> torch.Tensor | None:
+        """Latent noise of a stochastic model (shared stream, like the masks); None for a deterministic one."""
+        if not self.model_cfg.stochastic:
+            return None
+        return self._shared_normal(len(real), self.generator.latent_shape(real.shape[2]))
+
     def _fake(self, real, y) -> torch.Tensor:
-        return self.generator(real, self._masks(len(real)), y)
+        return self.generator(real, self._masks(len(real)), y, self._noise(real))
 
     def _g_terms(self, real, y) -> dict[str, torch.Tensor]:
         with self._autocast():
             mask = self._masks(len(real))
-            out = self.generator(real, mask, y)
             terms = {}
+            if self.model_cfg.stochastic:  # latents from the posterior; KL to the learned prior
+                out, kl = self.generator.posterior_forward(real, mask, y, self._noise(real))
+                terms["kl"] = kl_weight(self.cfg, self.step) * kl.mean() / real[0].numel()
+            else:
+                out = self.generator(real, mask, y)
             if self.cfg.content_l2 > 0:
                 unknown = (1 - mask).expand_as(real)
                 error = ((out - real).square() * unknown).sum() / unknown.sum().clamp(min=1)
@@ -60,7 +71,7 @@ class CompletionObjective(GANObjective):
             c = self.model_cfg
             mask = task_mask(c.task, len(video), video.shape[2], c.resolution, context=c.context,
                              keyframe_stride=c.keyframe_stride, generator=torch.Generator().manual_seed(0)).to(video)
-            out = self.sampler.complete(video, mask, y)
+            out = self.sampler.complete(video, mask, y, torch.Generator().manual_seed(0))
             for i in range(len(video)):
                 rows += [video[i] * mask[i], out[i], video[i]]
         return torch.stack(rows).cpu()

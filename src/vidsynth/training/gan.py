@@ -44,6 +44,7 @@ class GANObjective:
         self.latent_rng = torch.Generator().manual_seed(cfg.seed)
         self.rng = torch.Generator().manual_seed(cfg.seed * world_size + rank)
         self._bad: str | None = None  # first non-finite loss of the current update
+        self.step = 0
         fp16 = cfg.precision == "fp16"
         self.autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.precision)
         self.scaler = torch.amp.GradScaler(device.type, enabled=fp16)
@@ -89,6 +90,7 @@ class GANObjective:
     # one training step
     def train_step(self, next_batch, step: int) -> dict[str, float]:
         """``next_batch()`` -> ``(real [b, C, T, H, W], labels [b] | None)`` on the device; returns loss values."""
+        self.step = step  # for step-dependent terms (a KL warm-up)
         stats, batch = {}, None
         for _ in range(self.cfg.n_critic if self.opt_d is not None else 0):
             batch = real, labels = next_batch()
@@ -111,6 +113,12 @@ class GANObjective:
         ``i * world + r`` (see ClipSampler), so latents pair with the same clips and labels as in one process."""
         latents = self.generator.make_latents(n * self.world_size, self.latent_rng)
         return latents[self.rank:: self.world_size].to(self.device)
+
+    def _shared_normal(self, n: int, shape) -> torch.Tensor:
+        """``[n, *shape]`` ~ N(0, 1): this rank's share of a global-batch draw from the shared stream (see
+        ``_latents``)."""
+        noise = torch.randn((n * self.world_size, *shape), generator=self.latent_rng)
+        return noise[self.rank:: self.world_size].to(self.device)
 
     def _augment(self, video: torch.Tensor) -> torch.Tensor:
         return diff_augment(video, self.cfg.augment, self.rng) if self.cfg.augment else video

@@ -14,7 +14,7 @@ import math
 import torch
 
 from vidsynth.config import ModelConfig, TrainConfig
-from vidsynth.losses.vae import NLL_CONSTANT, free_bits_kl, gaussian_kl, reconstruction
+from vidsynth.losses.vae import NLL_CONSTANT, free_bits_kl, gaussian_kl, kl_weight, reconstruction
 from vidsynth.models.vae import VAEModels
 from vidsynth.training.gan import GANObjective
 
@@ -25,15 +25,6 @@ class VAEObjective(GANObjective):
         if cfg.adversarial <= 0:
             models = VAEModels(models.generator, {})
         super().__init__(models, model_cfg, cfg, device, rank, world_size)
-        self.step = 0
-
-    def train_step(self, next_batch, step: int) -> dict[str, float]:
-        self.step = step
-        return super().train_step(next_batch, step)
-
-    def kl_weight(self, step: int) -> float:
-        warmup = self.cfg.kl_warmup
-        return self.cfg.beta * (min(1.0, (step + 1) / warmup) if warmup > 0 else 1.0)
 
     def _posterior_sample(self, video, y):
         """(reconstruction of a posterior sample, KL per latent number ``[B, L]``). The noise is this rank's share
@@ -52,7 +43,7 @@ class VAEObjective(GANObjective):
             recon, kl = self._posterior_sample(real, y)
             dims = real[0].numel()
             terms = {"recon": reconstruction(self.cfg.recon, recon, real),
-                     "kl": self.kl_weight(self.step) * free_bits_kl(kl, self.cfg.free_bits).mean() / dims}
+                     "kl": kl_weight(self.cfg, self.step) * free_bits_kl(kl, self.cfg.free_bits).mean() / dims}
             if self.opt_d is not None:
                 fake_in = self._augment(recon)
                 for name, d in self.discriminators.items():
