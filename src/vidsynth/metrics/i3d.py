@@ -15,7 +15,6 @@ pickle; tests/metrics/test_i3d.py checks the logits against that Flax network. W
 
 from __future__ import annotations
 
-import functools
 import importlib.util
 import math
 from pathlib import Path
@@ -70,15 +69,14 @@ class MaxPoolSame(nn.Module):
         self.kernel, self.stride = kernel, stride
 
     def forward(self, x: Tensor) -> Tensor:
-        x = _pad_same(x, self.kernel, self.stride, -math.inf)
-        # a box max is separable: over t, then h, then w, each the maximum of k strided slices. Exact; on CPU as
-        # fast as F.max_pool3d on channels-last input and 3-13x faster on the channels-first outputs that conv3d
-        # gives for small inputs at batch 1 (F.max_pool3d also computes argmax indices)
-        for dim, k, s in zip((2, 3, 4), self.kernel, self.stride):
-            span = (x.shape[dim] - k) // s * s + 1  # from the first window start to the last
-            every_s = (slice(None),) * dim + (slice(None, None, s),)
-            x = functools.reduce(torch.maximum, [x.narrow(dim, j, span)[every_s] for j in range(k)])
-        return x
+        pads = [same_padding(n, k, s) for n, k, s in zip(x.shape[2:], self.kernel, self.stride)]
+        if all(lo <= k // 2 for (lo, _), k in zip(pads, self.kernel)):
+            # torch pads implicitly with -inf, `lo` on both sides, and in ceil mode a last window may run past the
+            # end (the missing values count as -inf): TF's (lo, hi) padding whenever the output sizes agree
+            y = F.max_pool3d(x, self.kernel, self.stride, padding=[lo for lo, _ in pads], ceil_mode=True)
+            if list(y.shape[2:]) == [math.ceil(n / s) for n, s in zip(x.shape[2:], self.stride)]:
+                return y
+        return F.max_pool3d(_pad_same(x, self.kernel, self.stride, -math.inf), self.kernel, self.stride)
 
 
 class Unit3D(nn.Module):
