@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from vidsynth.data import build_dataset, make_loader
+from vidsynth.io import save_videos
 from vidsynth.metrics import ssim
 from vidsynth.tasks import predict
 from vidsynth.training import build_objective
@@ -44,11 +45,13 @@ def per_frame_scores(pred: torch.Tensor, real: torch.Tensor, context: int) -> tu
     return mse, ssim(p, r).mean(0)
 
 
-def evaluate(model, test: torch.Tensor, context: int, batch: int = 50) -> tuple[torch.Tensor, torch.Tensor]:
+def evaluate(model, test: torch.Tensor, context: int,
+             batch: int = 50) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-frame MSE and SSIM, and the predictions."""
     rng = torch.Generator().manual_seed(0)
     preds = torch.cat([predict(model, test[i: i + batch], context, test.shape[2] - context, generator=rng)
                        for i in range(0, len(test), batch)])
-    return per_frame_scores(preds, test, context)
+    return (*per_frame_scores(preds, test, context), preds)
 
 
 def main():
@@ -58,6 +61,8 @@ def main():
     p.add_argument("--test-size", type=int, default=1000)
     p.add_argument("--root", default=None, help="MNIST folder (default: the preset's, ../shared/data/mnist)")
     p.add_argument("--batch-size", type=int, default=None, help="default: the preset's")
+    p.add_argument("--out", type=Path, default=None, help="folder for <variant>.png: the first 4 test sequences, "
+                                                          "rows = given frames + prediction, then the truth")
     args = p.parse_args()
     keep_freed_memory_mapped()
     preset = json.loads(PRESET.read_text())
@@ -94,7 +99,11 @@ def main():
                       f" {time.perf_counter() - start:.0f}s", flush=True)
         used = time.perf_counter() - start
         t0 = time.perf_counter()
-        results[name] = evaluate(objective.sampler, test, context)
+        mse, s, preds = evaluate(objective.sampler, test, context)
+        results[name] = mse, s
+        if args.out:
+            rows = torch.stack([v for i in range(4) for v in (preds[i], test[i])])
+            print(f"wrote {save_videos(args.out / f'{name}.png', rows)}")
         print(f"{name}: {step} steps of batch {cfg.batch_size} ({step * cfg.batch_size} clips) in {used:.0f} s; "
               f"evaluation {time.perf_counter() - t0:.0f} s")
 

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+import vidsynth
 from helpers import moving_frames
 from training.test_cli_train import run
 from vidsynth.data.transforms import make_clip
@@ -50,6 +51,12 @@ def test_predict_interpolate_inpaint_from_the_command_line(tmp_path, make_video)
         assert out.returncode == 0, out.stderr
         assert read_video(tmp_path / "filled.mp4")[0].shape[:3] == (10, 32, 32)
 
+    out = run("export", run_dir, "--out", "exported", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    out = run("predict", "exported", "--input", clip, "--out", "from_export.mp4", "--class", "star", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert read_video(tmp_path / "from_export.mp4")[0].shape[0] == 8  # the model's context 3 + 5 frames
+
     out = run("predict", run_dir, "--input", clip, "--out", "p.mp4", cwd=tmp_path)
     assert out.returncode == 2 and out.stderr.strip().splitlines() == [
         "error: this model is class-conditional: pass --class with one of circle, square, triangle, diamond, star"]
@@ -68,4 +75,10 @@ def test_vae_train_sample_and_reject_completion_commands(tmp_path):
     assert read_video(tmp_path / "s" / "seed0001.mp4")[0].shape[:3] == (8, 32, 32)
     out = run("predict", run_dir, "--input", "s/seed0001.mp4", "--out", "p.mp4", cwd=tmp_path)
     assert out.returncode == 2 and "need a model trained with --model completion" in out.stderr
+    out = run("export", run_dir, "--out", "exported", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    vae = vidsynth.load_pretrained(tmp_path / "exported")
+    assert vae.class_names[1] == "square"
+    assert vae.sample(2, generator=torch.Generator().manual_seed(0), labels=torch.tensor([0, 1])).shape == \
+        (2, 3, 8, 32, 32)
     assert torch.load(next((run_dir / "checkpoints").iterdir()), weights_only=True)["step"] == 2

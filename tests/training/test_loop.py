@@ -118,14 +118,18 @@ def _final_params(run_dir: Path, rank: int = 0) -> dict:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("model", ["mocogan", "vae"])
+@pytest.mark.parametrize("model", ["mocogan", "vae", "completion"])
 def test_two_processes_equal_one_process(tmp_path, model):
     """2 gloo processes with batch 2x2: both ranks identical, and equal to 1 process with batch 4."""
-    cfg = tiny(model, steps=3, checkpoint_every=3, sample_every=2)
+    extra = ["task=inpaint", "content_l2=1", "adversarial=0.1"] if model == "completion" else []
+    cfg = tiny(model, steps=3, checkpoint_every=3, sample_every=2, **({"content_l2": 1.0, "adversarial": 0.1}
+                                                                    if model == "completion" else {}))
+    if model == "completion":
+        cfg.model = dataclasses.replace(cfg.model, task="inpaint")
     single = train(cfg, outdir=tmp_path / "one", progress=False)
     overrides = ["data.name=shapes", "resolution=32", "num_frames=8", "length=64", "z_dim=16", "motion_dim=4",
                  "g_channels=8", "d_channels=8", "max_channels=32", "image_frames=2", "steps=3", "batch_size=4",
-                 "checkpoint_every=3", "sample_every=2", "log_every=1", "num_samples=2"]
+                 "checkpoint_every=3", "sample_every=2", "log_every=1", "num_samples=2", *extra]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "VIDSYNTH_CACHE": str(tmp_path / "cache")}
     out = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                           "-m", "vidsynth.train", *overrides, "--model", model, "--outdir", str(tmp_path / "two")],

@@ -1,5 +1,6 @@
 """The completion family's objective (prediction, interpolation, inpainting): ``content_l2`` times the mean
-squared error over the unknown pixels, plus, when ``adversarial > 0``, the GAN term of the video discriminator
+squared error over the clip (the given pixels are exact, so only generated ones add to it; a mean over all
+pixels, not over the generated ones, so that N processes average to the one-process loss), plus, when ``adversarial > 0``, the GAN term of the video discriminator
 on completed clips (the seeds' adversarial predictor: GAN + L2 content term). ``content_l2`` alone is the
 deterministic predictor. A ``stochastic`` model is trained with latents from its posterior and ``beta`` x
 KL(posterior || learned prior) / (numbers per clip), with the VAE's ``kl_warmup`` (SVG-LP used beta = 1e-4 with
@@ -13,6 +14,7 @@ import torch
 
 from vidsynth.config import ModelConfig, TrainConfig
 from vidsynth.errors import UserError
+from vidsynth.losses import content_l2
 from vidsynth.losses.vae import kl_weight
 from vidsynth.models.completion import CompletionModels, task_mask
 from vidsynth.training.gan import GANObjective
@@ -53,10 +55,8 @@ class CompletionObjective(GANObjective):
                 terms["kl"] = kl_weight(self.cfg, self.step) * kl.mean() / real[0].numel()
             else:
                 out = self.generator(real, mask, y)
-            if self.cfg.content_l2 > 0:
-                unknown = (1 - mask).expand_as(real)
-                error = ((out - real).square() * unknown).sum() / unknown.sum().clamp(min=1)
-                terms["l2"] = self.cfg.content_l2 * error
+            if self.cfg.content_l2 > 0:  # given pixels are exact, so only the generated ones add error
+                terms["l2"] = self.cfg.content_l2 * content_l2(out, real)
             if self.opt_d is not None:
                 fake_in = self._augment(out)
                 for name, d in self.discriminators.items():

@@ -169,7 +169,8 @@ class GANObjective:
     @staticmethod
     def _judge(d, real, fake, y):
         """D's logits on real and on fake from one forward pass over both batches: D has no batch statistics, so
-        this equals two passes, at half the spectral-norm work and with larger, faster convolutions."""
+        each clip's logit is what a pass over its own batch gives (the image discriminator draws one frame phase
+        for both), at half the spectral-norm work and with larger, faster convolutions."""
         logits = d(torch.cat([real, fake]), None if y is None else torch.cat([y, y]))
         return logits[:len(real)], logits[len(real):]
 
