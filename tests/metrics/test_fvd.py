@@ -171,3 +171,15 @@ def test_completion_models_are_scored_on_the_real_clips_they_complete(tmp_path):
     assert record["real"]["split"] == "val" and record["fake"]["task"] == "predict" and record["value"] > 0
     out = run("eval", run_dir, "--metrics", "fvd3_10f", cwd=tmp_path)
     assert out.returncode == 2 and "clips need more than 10 frames" in out.stderr
+
+
+def test_eval_of_a_vae_run_samples_its_decoder(tmp_path):
+    tiny = ["steps=2", "sample_every=2", "checkpoint_every=2", "num_samples=2", "g_channels=8", "max_channels=32",
+            "z_dim=16", "length=16", "batch_size=2", "background=plain", "val_clips=2"]
+    out = run("train", "--data", "shapes", "--model", "vae", "resolution=32", *tiny, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    run_dir = tmp_path / "runs" / "00000-vae-shapes32"
+    out = run("eval", run_dir, "--metrics", "fvd3_16f", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    record = json.loads((run_dir / "metric-fvd3_16f.jsonl").read_text())
+    assert record["fake"]["generator"] == "VideoVAE" and record["value"] > 0
