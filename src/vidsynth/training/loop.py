@@ -193,7 +193,7 @@ def train(cfg: RunConfig, outdir: Path | str = "runs", resume: Path | str | None
     writer = _tensorboard(run_dir) if rank == 0 else None
     bar = tqdm(total=cfg.train.steps, initial=step, unit="step", dynamic_ncols=True,
                disable=(rank != 0) or (None if progress is None else not progress))
-    t_last, step_last = time.perf_counter(), step
+    t_last, consumed_last = time.perf_counter(), consumed
     redirect = logging_redirect_tqdm()  # console log lines go above the progress bar instead of through it
     redirect.__enter__()
     try:
@@ -203,8 +203,9 @@ def train(cfg: RunConfig, outdir: Path | str = "runs", resume: Path | str | None
             bar.update(1)
             if rank == 0 and (step % cfg.train.log_every == 0 or step == cfg.train.steps):
                 now = time.perf_counter()
-                clips_per_s = (step - step_last) * cfg.train.batch_size * cfg.train.n_critic / (now - t_last)
-                t_last, step_last = now, step
+                # real clips read by all processes (n_critic batches a step for a GAN, one for a VAE alone)
+                clips_per_s = (consumed - consumed_last) * world / (now - t_last)
+                t_last, consumed_last = now, consumed
                 record = {"step": step, **{k: round(v, 5) for k, v in stats.items()},
                           "clips_per_s": round(clips_per_s, 2), "time": round(time.time(), 1)}
                 with open(run_dir / "stats.jsonl", "a") as f:
