@@ -1,5 +1,5 @@
 """Moving MNIST 10 -> 10 prediction: trains the completion model of the ``mmnist-predict`` preset for a fixed CPU
-budget per variant, then prints per-frame MSE and SSIM of the 10 predicted frames on the first ``--test-size``
+budget per variant, then prints per-frame MSE, SSIM and PSNR of the 10 predicted frames on the first ``--test-size``
 sequences of the test split (digits never seen in training), next to the copy-the-last-frame baseline.
 
 Per-frame MSE as the prediction literature reports it (Srivastava et al. 2015; ConvLSTM, PredRNN): the sum over
@@ -24,7 +24,7 @@ import torch
 
 from vidsynth.data import build_dataset, make_loader
 from vidsynth.io import save_videos
-from vidsynth.metrics import ssim
+from vidsynth.metrics import psnr, ssim
 from vidsynth.tasks import predict
 from vidsynth.training import build_objective
 from vidsynth.training.distributed import keep_freed_memory_mapped
@@ -38,16 +38,17 @@ VARIANTS = {  # (model overrides, train overrides) of the preset
 }
 
 
-def per_frame_scores(pred: torch.Tensor, real: torch.Tensor, context: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per predicted frame: MSE (sum over pixels of squared [0, 1] error, mean over clips) and mean SSIM."""
+def per_frame_scores(pred: torch.Tensor, real: torch.Tensor, context: int) -> tuple[torch.Tensor, ...]:
+    """Per predicted frame: MSE (sum over pixels of squared [0, 1] error, mean over clips), mean SSIM and mean
+    PSNR (dB; a frame predicted exactly counts as 100 dB instead of inf)."""
     p, r = pred[:, :1, context:], real[:, :1, context:]  # grey: the three channels are equal
     mse = ((p - r) / 2).square().sum((1, 3, 4)).mean(0)
-    return mse, ssim(p, r).mean(0)
+    return mse, ssim(p, r).mean(0), psnr(p, r).clamp(max=100).mean(0)
 
 
 def evaluate(model, test: torch.Tensor, context: int,
-             batch: int = 50) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Per-frame MSE and SSIM, and the predictions."""
+             batch: int = 50) -> tuple[torch.Tensor, ...]:
+    """Per-frame MSE, SSIM and PSNR, and the predictions."""
     rng = torch.Generator().manual_seed(0)
     preds = torch.cat([predict(model, test[i: i + batch], context, test.shape[2] - context, generator=rng)
                        for i in range(0, len(test), batch)])
@@ -99,20 +100,21 @@ def main():
                       f" {time.perf_counter() - start:.0f}s", flush=True)
         used = time.perf_counter() - start
         t0 = time.perf_counter()
-        mse, s, preds = evaluate(objective.sampler, test, context)
-        results[name] = mse, s
+        *scores, preds = evaluate(objective.sampler, test, context)
+        results[name] = scores
         if args.out:
             rows = torch.stack([v for i in range(4) for v in (preds[i], test[i])])
             print(f"wrote {save_videos(args.out / f'{name}.png', rows)}")
         print(f"{name}: {step} steps of batch {cfg.batch_size} ({step * cfg.batch_size} clips) in {used:.0f} s; "
               f"evaluation {time.perf_counter() - t0:.0f} s")
 
-    print("\nper-frame MSE (sum over 64x64 pixels, [0, 1] intensities) / SSIM on predicted frames "
+    print("\nper-frame MSE (sum over 64x64 pixels, [0, 1] intensities) / SSIM / PSNR (dB) on predicted frames "
           f"{context + 1}-{test.shape[2]}:")
     print(f"{'':18s}" + "".join(f"{f'f{context + 1 + i}':>8s}" for i in range(test.shape[2] - context)) + "    mean")
-    for name, (mse, s) in results.items():
+    for name, (mse, s, db) in results.items():
         print(f"{name + ' MSE':18s}" + "".join(f"{v:8.1f}" for v in mse.tolist()) + f"{float(mse.mean()):8.1f}")
         print(f"{name + ' SSIM':18s}" + "".join(f"{v:8.3f}" for v in s.tolist()) + f"{float(s.mean()):8.3f}")
+        print(f"{name + ' PSNR':18s}" + "".join(f"{v:8.2f}" for v in db.tolist()) + f"{float(db.mean()):8.2f}")
 
 
 if __name__ == "__main__":

@@ -24,13 +24,16 @@ def tiny(resolution=32, latent="vector", num_classes=0, **kw) -> ModelConfig:
 
 
 @pytest.mark.parametrize("num_classes", [0, 3])
-@pytest.mark.parametrize("resolution,latent,latent_dim", [(32, "vector", 16), (64, "vector", 16),
-                                                          (32, "grid", 4 * 1 * 4 * 4), (64, "grid", 4 * 1 * 4 * 4)])
-def test_shapes(resolution, latent, latent_dim, num_classes):
+@pytest.mark.parametrize("resolution,latent,latent_dim,upsample", [
+    (32, "vector", 16, "resize"), (64, "vector", 16, "resize"), (32, "grid", 4 * 1 * 4 * 4, "resize"),
+    (64, "grid", 4 * 1 * 4 * 4, "resize"), (32, "vector", 16, "transpose"), (64, "grid", 4 * 1 * 4 * 4, "transpose")])
+def test_shapes(resolution, latent, latent_dim, upsample, num_classes):
     torch.manual_seed(0)
-    models = build_model(tiny(resolution, latent, num_classes))
+    models = build_model(tiny(resolution, latent, num_classes, upsample=upsample))
     assert isinstance(models, VAEModels) and set(models.discriminators) == {"video"}
     vae = models.generator
+    transposed = any(isinstance(m, torch.nn.ConvTranspose3d) for m in vae.decoder.modules())
+    assert transposed == (upsample == "transpose")  # the decoder of the issue: ConvTranspose3d stages
     labels = torch.arange(3) % num_classes if num_classes else None
     video = torch.rand(3, 3, 8, resolution, resolution) * 2 - 1
     mean, logvar = vae.encode(video, labels)
