@@ -59,7 +59,7 @@ def completed_clips(model: torch.nn.Module, dataset: VideoDataset, protocol: Pro
     leaves unknown (the frames after the context, between the keyframes, or in a hole) generated, the others kept.
     Masks and any latent noise come from one generator seeded with the protocol's seed, drawn clip by clip, so
     the result does not depend on the batch size."""
-    from vidsynth.models.completion import task_mask
+    from vidsynth.models.completion import training_mask
     c = model.cfg
     if dataset.resolution != c.resolution:
         raise UserError(f"the real clips are {dataset.resolution}px, the model completes {c.resolution}px clips: "
@@ -71,8 +71,7 @@ def completed_clips(model: torch.nn.Module, dataset: VideoDataset, protocol: Pro
     for samples in _protocol_samples(dataset, protocol, batch_size):
         video = torch.stack([s["video"] for s in samples])
         labels = torch.tensor([s["label"] for s in samples], device=device) if model.num_classes else None
-        mask = task_mask(c.task, len(video), video.shape[2], c.resolution, context=c.context,
-                         keyframe_stride=c.keyframe_stride, generator=rng)
+        mask = training_mask(c, len(video), video.shape[2], rng)
         yield model.complete(video.to(device), mask.to(device), labels, rng).cpu()
 
 

@@ -28,9 +28,11 @@ from torch import Tensor, nn
 from vidsynth.config import ModelConfig
 from vidsynth.errors import UserError
 from vidsynth.models import GANModels, register_model
-from vidsynth.models.layers import ResizeConv, VideoDiscriminator, assert_shape, check_labels, conv, init_weights
+from vidsynth.models.layers import (ResizeConv, VideoDiscriminator, assert_shape, check_labels, conv, evaluating,
+                                    init_weights)
 
-__all__ = ["TASKS", "CompletionModels", "CompletionNet", "compose", "task_mask", "hole_mask", "build"]
+__all__ = ["TASKS", "CompletionModels", "CompletionNet", "compose", "task_mask", "training_mask", "hole_mask",
+           "build"]
 
 TASKS = ("predict", "interpolate", "inpaint")
 
@@ -98,6 +100,12 @@ def task_mask(task: str, batch: int, num_frames: int, resolution: int, *, contex
     else:
         raise UserError(f"task={task!r}: use one of {', '.join(TASKS)}")
     return mask
+
+
+def training_mask(cfg: ModelConfig, batch: int, num_frames: int, generator: torch.Generator | None = None) -> Tensor:
+    """``task_mask`` for the task, context and keyframe stride of a completion model's config."""
+    return task_mask(cfg.task, batch, num_frames, cfg.resolution, context=cfg.context,
+                     keyframe_stride=cfg.keyframe_stride, generator=generator)
 
 
 class TemporalBlock(nn.Module):
@@ -234,13 +242,8 @@ class CompletionNet(nn.Module):
         if self.cfg.stochastic:
             shape = self.latent_shape(video.shape[2])
             noise = torch.stack([torch.randn(shape, generator=generator) for _ in range(video.shape[0])])
-        training = self.training
-        self.eval()
-        try:
-            with torch.no_grad():
-                return self(video, mask, labels, noise).clamp(-1, 1)
-        finally:
-            self.train(training)
+        with evaluating(self), torch.no_grad():
+            return self(video, mask, labels, noise).clamp(-1, 1)
 
 
 @register_model("completion")

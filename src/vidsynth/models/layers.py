@@ -8,8 +8,9 @@ projection embedding ~ N(0, 0.02).
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 import torch.distributed as dist
@@ -46,6 +47,17 @@ def widths(resolution: int, base: int, max_channels: int) -> dict[int, int]:
         out[s] = min(max_channels, base * resolution // s)
         s //= 2
     return out
+
+
+@contextlib.contextmanager
+def evaluating(module: nn.Module) -> Iterator[nn.Module]:
+    """``module`` in eval mode inside the block; its training mode is restored afterwards, also on errors."""
+    training = module.training
+    module.eval()
+    try:
+        yield module
+    finally:
+        module.train(training)
 
 
 def init_weights(module: nn.Module) -> nn.Module:
@@ -349,9 +361,5 @@ class Generator(nn.Module):
         if self.num_classes and labels is None:
             labels = torch.randint(self.num_classes, (n,), generator=generator)
         device = next(self.parameters()).device
-        training = self.training
-        self.eval()
-        try:
+        with evaluating(self):
             return self(latents.to(device), None if labels is None else labels.to(device))
-        finally:
-            self.train(training)

@@ -23,7 +23,7 @@ from vidsynth.config import ModelConfig
 from vidsynth.errors import UserError
 from vidsynth.models import GANModels, register_model
 from vidsynth.models.layers import (DownStack, Generator, UpStack, VideoDiscriminator, assert_shape, check_labels,
-                                    conv, init_weights, widths)
+                                    conv, evaluating, init_weights, widths)
 from vidsynth.models.vgan import check_frames
 
 __all__ = ["VideoVAE", "VAEModels", "build"]
@@ -85,12 +85,8 @@ class VideoVAE(Generator):
     @torch.no_grad()
     def reconstruct(self, video: Tensor, labels: Tensor | None = None) -> Tensor:
         """The decoding of the posterior mean (eval mode; the training mode is restored afterwards)."""
-        training = self.training
-        self.eval()
-        try:
+        with evaluating(self):
             return self(self.encode(video, labels)[0], labels)
-        finally:
-            self.train(training)
 
     @torch.no_grad()
     def interpolate(self, first: Tensor, last: Tensor, steps: int, labels: Tensor | None = None) -> Tensor:
@@ -98,14 +94,10 @@ class VideoVAE(Generator):
         ``[1, C, T, R, R]``): ``[steps, C, T, R, R]``, the first and last being their reconstructions."""
         if steps < 2:
             raise UserError(f"steps must be >= 2, got {steps}")
-        training = self.training
-        self.eval()
-        try:
+        with evaluating(self):
             a, b = self.encode(first, labels)[0], self.encode(last, labels)[0]
             w = torch.linspace(0, 1, steps, device=a.device)[:, None]
             return self(torch.lerp(a, b, w), None if labels is None else labels.expand(steps))
-        finally:
-            self.train(training)
 
 
 @register_model("vae")

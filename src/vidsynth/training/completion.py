@@ -1,11 +1,11 @@
 """The completion family's objective (prediction, interpolation, inpainting): ``content_l2`` times the mean
 squared error over the clip (the given pixels are exact, so only generated ones add to it; a mean over all
-pixels, not over the generated ones, so that N processes average to the one-process loss), plus, when ``adversarial > 0``, the GAN term of the video discriminator
-on completed clips (the seeds' adversarial predictor: GAN + L2 content term). ``content_l2`` alone is the
-deterministic predictor. A ``stochastic`` model is trained with latents from its posterior and ``beta`` x
-KL(posterior || learned prior) / (numbers per clip), with the VAE's ``kl_warmup`` (SVG-LP used beta = 1e-4 with
-summed errors: the same weighting as here). Optimizers, EMA, checkpoint state, accumulation and processes are
-the GAN objective's.
+pixels rather than over the generated ones, so that N processes average to the one-process loss), plus, when
+``adversarial > 0``, the GAN term of the video discriminator on completed clips (the seeds' adversarial
+predictor: GAN + L2 content term). ``content_l2`` alone is the deterministic predictor. A ``stochastic`` model
+is trained with latents from its posterior and ``beta`` x KL(posterior || learned prior) / (numbers per clip),
+with the VAE's ``kl_warmup`` (SVG-LP used beta = 1e-4 with summed errors: the same weighting as here).
+Optimizers, EMA, checkpoint state, accumulation and processes are the GAN objective's.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from vidsynth.config import ModelConfig, TrainConfig
 from vidsynth.errors import UserError
 from vidsynth.losses import content_l2
 from vidsynth.losses.vae import kl_weight
-from vidsynth.models.completion import CompletionModels, task_mask
+from vidsynth.models.completion import CompletionModels, training_mask
 from vidsynth.training.gan import GANObjective
 
 
@@ -32,9 +32,7 @@ class CompletionObjective(GANObjective):
 
     def _masks(self, n: int) -> torch.Tensor:
         """This rank's share of masks drawn for the global batch from the shared stream (as the GAN's latents)."""
-        c = self.model_cfg
-        masks = task_mask(c.task, n * self.world_size, c.num_frames, c.resolution, context=c.context,
-                          keyframe_stride=c.keyframe_stride, generator=self.latent_rng)
+        masks = training_mask(self.model_cfg, n * self.world_size, self.model_cfg.num_frames, self.latent_rng)
         return masks[self.rank:: self.world_size].to(self.device)
 
     def _noise(self, real) -> torch.Tensor | None:
@@ -68,9 +66,8 @@ class CompletionObjective(GANObjective):
         the EMA generator's completion, the real clip."""
         rows = []
         for video, y in clips(min(num_samples, 4)):
-            c = self.model_cfg
-            mask = task_mask(c.task, len(video), video.shape[2], c.resolution, context=c.context,
-                             keyframe_stride=c.keyframe_stride, generator=torch.Generator().manual_seed(0)).to(video)
+            seeded = torch.Generator().manual_seed(0)
+            mask = training_mask(self.model_cfg, len(video), video.shape[2], seeded).to(video)
             out = self.sampler.complete(video, mask, y, torch.Generator().manual_seed(0))
             for i in range(len(video)):
                 rows += [video[i] * mask[i], out[i], video[i]]

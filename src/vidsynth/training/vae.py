@@ -15,6 +15,7 @@ import torch
 
 from vidsynth.config import ModelConfig, TrainConfig
 from vidsynth.losses.vae import NLL_CONSTANT, free_bits_kl, gaussian_kl, kl_weight, reconstruction
+from vidsynth.models.layers import evaluating
 from vidsynth.models.vae import VAEModels
 from vidsynth.training.gan import GANObjective
 
@@ -26,12 +27,13 @@ class VAEObjective(GANObjective):
             models = VAEModels(models.generator, {})
         super().__init__(models, model_cfg, cfg, device, rank, world_size)
 
-    def _posterior_sample(self, video, y):
-        """(reconstruction of a posterior sample, KL per latent number ``[B, L]``). The noise is this rank's share
-        of a global-batch draw (like the GAN's latents), so N processes compute what one process computes."""
+    def _posterior_sample(self, video, y, noise=None):
+        """(reconstruction of a posterior sample, KL per latent number ``[B, L]``). ``noise`` ~ N(0, 1) ``[B, L]``
+        defaults to this rank's share of a global-batch draw (like the GAN's latents), so N processes compute
+        what one process computes."""
         vae = self.generator
         mean, logvar = vae.encode(video, y)
-        eps = self._latents(len(video)).to(mean)
+        eps = (self._latents(len(video)) if noise is None else noise).to(mean)
         return vae(mean + eps * torch.exp(0.5 * logvar), y), gaussian_kl(mean, logvar)
 
     def _fake(self, real, y) -> torch.Tensor:
@@ -56,21 +58,16 @@ class VAEObjective(GANObjective):
         clip drawn from a fixed seed, the VAE in eval mode: ``val_recon`` (mean error), ``val_kl`` (nats per
         dimension), ``val_nelbo`` (nats per dimension) and ``val_bpd`` (bits per dimension)."""
         vae, rng = self.generator, torch.Generator().manual_seed(0)
-        training = vae.training
-        vae.eval()
         total = {"recon": 0.0, "kl": 0.0}
         count = 0
-        try:
+        with evaluating(vae):
             for video, y in batches:
-                mean, logvar = vae.encode(video, y)
-                eps = torch.randn(mean.shape, generator=rng).to(mean)
-                recon = vae(mean + eps * torch.exp(0.5 * logvar), y)
+                noise = torch.randn((len(video), vae.latent_dim()), generator=rng)
+                recon, kl = self._posterior_sample(video, y, noise)
                 n = len(video)
                 total["recon"] += float(reconstruction(self.cfg.recon, recon, video)) * n
-                total["kl"] += float(gaussian_kl(mean, logvar).sum(1).mean()) / video[0].numel() * n
+                total["kl"] += float(kl.sum(1).mean()) / video[0].numel() * n
                 count += n
-        finally:
-            vae.train(training)
         if count == 0:
             return {}
         recon, kl = total["recon"] / count, total["kl"] / count
