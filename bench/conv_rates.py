@@ -1,0 +1,118 @@
+"""The rate of every convolution of one training step, each timed alone: forward, gradient of the input and
+gradient of the weight in GFLOP/s, next to a float32 matmul measured in the same run. Shows whether a step is
+slow in its convs or around them (bench/train_throughput.py times whole steps).
+
+    .venv/bin/python bench/conv_rates.py --model vgan --resolution 64
+    .venv/bin/python bench/conv_rates.py --model mocogan --resolution 64 --batch 16
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from train_throughput import matmul_gflops
+
+
+class RecordConvs(TorchDispatchMode):
+    """Counts the convolutions a step runs, by shape: ``forward[key]`` calls of aten.convolution and
+    ``backward[key, (input gradient?, weight gradient?)]`` calls of aten.convolution_backward."""
+
+    def __init__(self):
+        super().__init__()
+        self.forward: dict[tuple, int] = {}
+        self.backward: dict[tuple, int] = {}
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func is torch.ops.aten.convolution.default:
+            x, w, _, *conv_args = args
+            key = (tuple(x.shape), tuple(w.shape), *map(_hashable, conv_args))
+            self.forward[key] = self.forward.get(key, 0) + 1
+        elif func is torch.ops.aten.convolution_backward.default:
+            _, x, w, _, *conv_args, mask = args
+            key = (tuple(x.shape), tuple(w.shape), *map(_hashable, conv_args)), (mask[0], mask[1])
+            self.backward[key] = self.backward.get(key, 0) + 1
+        return func(*args, **(kwargs or {}))
+
+
+def _hashable(value):
+    return tuple(value) if isinstance(value, (list, tuple)) else value
+
+
+def median_ms(fn, reps: int) -> float:
+    fn()
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return sorted(times)[reps // 2] * 1e3
+
+
+def conv_times(key: tuple, reps: int) -> tuple[float, list[float]]:
+    """GFLOP of one forward of the conv ``key`` and the milliseconds of its forward, input gradient and weight
+    gradient (each backward pass does the forward's multiply-adds), timed alone on random tensors."""
+    x_shape, w_shape, *conv_args = key
+    x, w = torch.randn(x_shape), torch.randn(w_shape) * 0.02
+    y = torch.ops.aten.convolution(x, w, None, *conv_args)
+    grad = torch.randn_like(y)
+    transposed = conv_args[3]
+    # a conv's output element, or a transposed conv's input element, meets one kernel of the other side's channels
+    macs = (x.numel() if transposed else y.numel()) * w_shape[1] * math.prod(w_shape[2:])
+    passes = [lambda: torch.ops.aten.convolution(x, w, None, *conv_args),
+              lambda: torch.ops.aten.convolution_backward(grad, x, w, None, *conv_args, [True, False, False]),
+              lambda: torch.ops.aten.convolution_backward(grad, x, w, None, *conv_args, [False, True, False])]
+    return 2 * macs / 1e9, [median_ms(fn, reps) for fn in passes]
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", default="vgan")
+    p.add_argument("--resolution", type=int, default=64)
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--upsample", default="resize")
+    p.add_argument("--reps", type=int, default=3)
+    args = p.parse_args()
+
+    from vidsynth.config import ModelConfig, TrainConfig
+    from vidsynth.data import build_dataset, make_loader
+    from vidsynth.training import build_objective
+    from vidsynth.training.distributed import keep_freed_memory_mapped
+    keep_freed_memory_mapped()  # as vidsynth train
+    data = build_dataset(name="shapes", resolution=args.resolution, num_frames=16)
+    cfg = ModelConfig(name=args.model, resolution=args.resolution, num_frames=16, num_classes=data.num_classes,
+                      upsample=args.upsample)
+    torch.manual_seed(0)
+    objective = build_objective(cfg, TrainConfig(batch_size=args.batch), torch.device("cpu"))
+    batch = next(iter(make_loader(data, args.batch)))
+    recorder = RecordConvs()
+
+    def step(i):
+        objective.train_step(lambda: (batch["video"], batch["label"]), i)
+    step(0)  # warm-up
+    with recorder:
+        step(1)
+    step_ms = median_ms(lambda: step(2), args.reps)
+
+    print(f"{args.model} {args.resolution}^2, batch {args.batch}, 16 frames; matmul {matmul_gflops():.0f} GFLOP/s")
+    print("GFLOP/s of each conv's forward and of its input and weight gradients, timed alone; calls per step "
+          "(forward, input gradient, weight gradient)")
+    print(f"{'input':<22}{'weight':<20}{'stride':<10}{'calls':>9}{'GFLOP':>7}{'fwd':>6}{'d in':>6}{'d w':>6}")
+    conv_ms = 0.0
+    for key, forward_calls in recorder.forward.items():
+        gflop, ms = conv_times(key, args.reps)
+        calls = [forward_calls, sum(n for (k, mask), n in recorder.backward.items() if k == key and mask[0]),
+                 sum(n for (k, mask), n in recorder.backward.items() if k == key and mask[1])]
+        conv_ms += sum(n * t for n, t in zip(calls, ms))
+        x_shape, w_shape, stride = key[:3]
+        print(f"{list(x_shape)!s:<22}{list(w_shape)!s:<20}{list(stride)!s:<10}{'/'.join(map(str, calls)):>9}"
+              f"{gflop:7.1f}" + "".join(f"{gflop / t * 1e3:6.0f}" for t in ms), flush=True)
+    print(f"a training step takes {step_ms / 1e3:.2f} s; its convs, timed alone, {conv_ms / 1e3:.2f} s "
+          f"({conv_ms / step_ms:.0%})")
+
+
+if __name__ == "__main__":
+    main()
