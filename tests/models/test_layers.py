@@ -151,3 +151,21 @@ def test_subpixel_resize_conv_equals_upsample_then_conv(scale):
     expected = torch.autograd.grad(reference, [x, layer.conv.weight, layer.conv.bias], grad)
     torch.testing.assert_close(torch.autograd.grad(out, [x, layer.conv.weight, layer.conv.bias], grad), expected,
                                atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("scale", [(2, 2), (2, 2, 2), (1, 2, 2)])
+def test_subpixel_kernel_does_not_depend_on_opt_einsum(scale):
+    """torch lets the optional opt_einsum package order einsums of three or more operands; the sub-pixel kernel
+    once depended on it, so the same run's losses differed between environments with and without it."""
+    pytest.importorskip("opt_einsum")  # (installed with the test extra, through jax)
+    torch.manual_seed(0)
+    layer = ResizeConv(16, 32, scale)
+    x = torch.randn(2, 16, *[4] * len(scale))
+    outputs = []
+    for enabled in (True, False):
+        torch.backends.opt_einsum.enabled = enabled
+        try:
+            outputs.append(layer(x))
+        finally:
+            torch.backends.opt_einsum.enabled = True
+    assert torch.equal(*outputs)

@@ -224,10 +224,16 @@ class ResizeConv(nn.Module):
     def subpixel_forward(self, x: Tensor) -> Tensor:
         dims, weight, bias = len(self.scale), self.conv.weight, self.conv.bias
         taps = [_SUBPIXEL_TAPS.to(weight) if f == 2 else torch.eye(3).to(weight)[None] for f in self.scale]
+        # one dim at a time, two operands per einsum: with three or more, torch lets the optional opt_einsum
+        # package choose the contraction order, and the kernel's rounding (so a whole run) depended on whether
+        # it was installed
         if dims == 3:  # [out, in, k, l, m] -> [out, da, db, dc, in, p, q, r]
-            kernel = torch.einsum("apk,bql,crm,oiklm->oabcipqr", *taps, weight)
-        else:
-            kernel = torch.einsum("apk,bql,oikl->oabipq", *taps, weight)
+            kernel = torch.einsum("crm,oiklm->oiklcr", taps[2], weight)
+            kernel = torch.einsum("bql,oiklcr->oikbqcr", taps[1], kernel)
+            kernel = torch.einsum("apk,oikbqcr->oabcipqr", taps[0], kernel)
+        else:  # [out, in, k, l] -> [out, da, db, in, p, q]
+            kernel = torch.einsum("bql,oikl->oikbq", taps[1], weight)
+            kernel = torch.einsum("apk,oikbq->oabipq", taps[0], kernel)
         subs = math.prod(self.scale)
         kernel = kernel.reshape(weight.shape[0] * subs, *weight.shape[1:])
         bias = None if bias is None else bias.repeat_interleave(subs)
