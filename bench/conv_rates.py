@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import argparse
 import math
-import time
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
-from train_throughput import matmul_gflops
+from train_throughput import matmul_gflops, median, timed
 
 
 class RecordConvs(TorchDispatchMode):
@@ -42,16 +41,6 @@ def _hashable(value):
     return tuple(value) if isinstance(value, (list, tuple)) else value
 
 
-def median_ms(fn, reps: int) -> float:
-    fn()
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return sorted(times)[reps // 2] * 1e3
-
-
 def conv_times(key: tuple, reps: int) -> tuple[float, list[float]]:
     """GFLOP of one forward of the conv ``key`` and the milliseconds of its forward, input gradient and weight
     gradient (each backward pass does the forward's multiply-adds), timed alone on random tensors."""
@@ -65,7 +54,7 @@ def conv_times(key: tuple, reps: int) -> tuple[float, list[float]]:
     passes = [lambda: torch.ops.aten.convolution(x, w, None, *conv_args),
               lambda: torch.ops.aten.convolution_backward(grad, x, w, None, *conv_args, [True, False, False]),
               lambda: torch.ops.aten.convolution_backward(grad, x, w, None, *conv_args, [False, True, False])]
-    return 2 * macs / 1e9, [median_ms(fn, reps) for fn in passes]
+    return 2 * macs / 1e9, [median(timed(fn, reps)) * 1e3 for fn in passes]
 
 
 def main():
@@ -95,7 +84,7 @@ def main():
     step(0)  # warm-up
     with recorder:
         step(1)
-    step_ms = median_ms(lambda: step(2), args.reps)
+    step_ms = median(timed(lambda: step(2), args.reps)) * 1e3
 
     print(f"{args.model} {args.resolution}^2, batch {args.batch}, 16 frames; matmul {matmul_gflops():.0f} GFLOP/s")
     print("GFLOP/s of each conv's forward and of its input and weight gradients, timed alone; calls per step "

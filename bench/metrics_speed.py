@@ -11,12 +11,13 @@ rate; the first batch also pays the allocator's page faults). Freed memory is ke
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
-from train_throughput import (
-    matmul_gflops,  # bench/ is on the path when a bench script runs
+from train_throughput import (  # bench/ is on the path when a bench script runs
+    matmul_gflops,
+    median,
+    timed,
 )
 
 from vidsynth.metrics.i3d import load_i3d
@@ -38,13 +39,8 @@ def main():
     with FlopCounterMode(display=False) as counter:
         model(x)
     flops = counter.get_total_flops()
-    model(x)  # warm-up: the allocator's first pass over these sizes pays page faults a long eval does not
-    times = []
-    for _ in range(args.reps):
-        t0 = time.perf_counter()
-        model(x)
-        times.append(time.perf_counter() - t0)
-    seconds = sorted(times)[len(times) // 2]
+    times = timed(lambda: model(x), args.reps)
+    seconds = median(times)
     gflops, matmul = flops / seconds / 1e9, matmul_gflops()
     print("seconds per batch: " + ", ".join(f"{t:.2f}" for t in times))
     print(f"I3D {args.frames}x224x224, batch {args.batch}, {torch.get_num_threads()} threads: "

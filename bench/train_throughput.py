@@ -23,6 +23,22 @@ MALLOC_ENV = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(2**40)}
 # malloc modes: off = glibc defaults; env = the variables above; mallopt = what `vidsynth train` applies in-process
 
 
+def timed(fn, reps: int) -> list[float]:
+    """Seconds of each of ``reps`` calls of ``fn`` after one untimed call (the allocator's first pass over new
+    sizes pays page faults that a long run does not)."""
+    fn()
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def median(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2]
+
+
 def matmul_gflops(n: int = 2048, reps: int = 10) -> float:
     a, b = torch.randn(n, n), torch.randn(n, n)
     a @ b

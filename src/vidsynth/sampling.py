@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from vidsynth.errors import UserError
+from vidsynth.models.layers import evaluating
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -28,16 +29,14 @@ def sample_seeds(generator: nn.Module, seeds: list[int], labels: list[int] | Non
     """float ``[len(seeds), C, T, H, W]`` in [-1, 1] from an eval-mode generator. Each seed's latent comes from its
     own ``torch.Generator``, so the result for one seed does not depend on the others."""
     device = next(generator.parameters()).device
-    was_training = generator.training
-    generator.eval()
     out = []
-    for i in range(0, len(seeds), batch_size):
-        chunk = seeds[i: i + batch_size]
-        latents = torch.cat([generator.make_latents(1, torch.Generator().manual_seed(s), num_frames)
-                             for s in chunk]).to(device) * truncation
-        y = None if labels is None else torch.tensor(labels[i: i + batch_size], device=device)
-        out.append(generator(latents, y).float().cpu())
-    generator.train(was_training)
+    with evaluating(generator):
+        for i in range(0, len(seeds), batch_size):
+            chunk = seeds[i: i + batch_size]
+            latents = torch.cat([generator.make_latents(1, torch.Generator().manual_seed(s), num_frames)
+                                 for s in chunk]).to(device) * truncation
+            y = None if labels is None else torch.tensor(labels[i: i + batch_size], device=device)
+            out.append(generator(latents, y).float().cpu())
     return torch.cat(out)
 
 
