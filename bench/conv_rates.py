@@ -13,7 +13,7 @@ import math
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
-from train_throughput import matmul_gflops, median, timed
+from train_throughput import build, matmul_gflops, median, timed
 
 
 class RecordConvs(TorchDispatchMode):
@@ -66,17 +66,10 @@ def main():
     p.add_argument("--reps", type=int, default=3)
     args = p.parse_args()
 
-    from vidsynth.config import ModelConfig, TrainConfig
-    from vidsynth.data import build_dataset, make_loader
-    from vidsynth.training import build_objective
     from vidsynth.training.distributed import keep_freed_memory_mapped
     keep_freed_memory_mapped()  # as vidsynth train
-    data = build_dataset(name="shapes", resolution=args.resolution, num_frames=16)
-    cfg = ModelConfig(name=args.model, resolution=args.resolution, num_frames=16, num_classes=data.num_classes,
-                      upsample=args.upsample)
-    torch.manual_seed(0)
-    objective = build_objective(cfg, TrainConfig(batch_size=args.batch), torch.device("cpu"))
-    batch = next(iter(make_loader(data, args.batch)))
+    objective, loader = build(args.model, args.resolution, args.batch, args.upsample)
+    batch = next(iter(loader))
     recorder = RecordConvs()
 
     def step(i):

@@ -48,13 +48,9 @@ def matmul_gflops(n: int = 2048, reps: int = 10) -> float:
     return 2 * n**3 * reps / (time.perf_counter() - t0) / 1e9
 
 
-def one(model: str, resolution: int, steps: int, batch: int, upsample: str, malloc: str) -> dict:
-    from torch.utils.flop_counter import FlopCounterMode
-
-    from vidsynth.training.distributed import keep_freed_memory_mapped
-    if malloc == "mallopt":
-        keep_freed_memory_mapped()
-
+def build(model: str, resolution: int, batch: int, upsample: str):
+    """(the training objective the benches time: default widths, 16 frames, CPU; a loader of Shapes clips at
+    ``resolution``)."""
     from vidsynth.config import ModelConfig, TrainConfig
     from vidsynth.data import build_dataset, make_loader
     from vidsynth.training import build_objective
@@ -62,8 +58,18 @@ def one(model: str, resolution: int, steps: int, batch: int, upsample: str, mall
     cfg = ModelConfig(name=model, resolution=resolution, num_frames=16, num_classes=data.num_classes,
                       upsample=upsample)
     torch.manual_seed(0)
-    objective = build_objective(cfg, TrainConfig(batch_size=batch), torch.device("cpu"))
-    batches = iter(make_loader(data, batch))
+    return build_objective(cfg, TrainConfig(batch_size=batch), torch.device("cpu")), make_loader(data, batch)
+
+
+def one(model: str, resolution: int, steps: int, batch: int, upsample: str, malloc: str) -> dict:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from vidsynth.training.distributed import keep_freed_memory_mapped
+    if malloc == "mallopt":
+        keep_freed_memory_mapped()
+
+    objective, loader = build(model, resolution, batch, upsample)
+    batches = iter(loader)
 
     def next_batch():
         b = next(batches)

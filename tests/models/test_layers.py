@@ -161,11 +161,11 @@ def test_subpixel_kernel_does_not_depend_on_opt_einsum(scale):
     torch.manual_seed(0)
     layer = ResizeConv(16, 32, scale)
     x = torch.randn(2, 16, *[4] * len(scale))
-    outputs = []
+    outputs, before = [], torch.backends.opt_einsum.enabled
     for enabled in (True, False):
         torch.backends.opt_einsum.enabled = enabled
         try:
             outputs.append(layer(x))
         finally:
-            torch.backends.opt_einsum.enabled = True
+            torch.backends.opt_einsum.enabled = before
     assert torch.equal(*outputs)
