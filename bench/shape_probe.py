@@ -5,6 +5,13 @@ to draw one: this is the probe behind the README's note on why the quick preset'
 
     .venv/bin/python bench/shape_probe.py                       # the quick preset's image D: d_channels 16, SN
     .venv/bin/python bench/shape_probe.py --no-spectral-norm --steps 1500
+    .venv/bin/python bench/shape_probe.py --judge runs/00000-mocogan-shapes32
+
+``--judge RUN...`` (run or export folders of a class-conditional model trained on Shapes) first trains a judge that
+sees shape (``--deep``: a stride-1 3x3 conv before each strided conv, a head on the features averaged over positions,
+no spectral norm: 99% of held-out frames after 2,000-3,000 steps, 40 s), then prints the share of the model's sampled frames that the
+judge puts in the class they were sampled for, next to the same share for held-out real frames: a number for "are
+the shapes recognisable" (chance = 20%).
 """
 
 from __future__ import annotations
@@ -16,7 +23,9 @@ import torch
 from torch import nn
 
 from vidsynth.data import build_dataset
-from vidsynth.models.layers import DownStack, init_weights, spectral_norm, widths
+from vidsynth.models.layers import DownStack, conv, init_weights, spectral_norm, widths
+from vidsynth.pretrained import load_sampler
+from vidsynth.sampling import sample_seeds
 
 
 def frames(dataset, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -28,31 +37,90 @@ def frames(dataset, n: int, generator: torch.Generator) -> tuple[torch.Tensor, t
             torch.tensor([item["label"] for item in items]))
 
 
+def deep_trunk(resolution: int, d_channels: int, sn: bool) -> nn.Sequential:
+    """A stride-1 3x3 conv before each k4 s2 conv (LeakyReLU 0.2 after each), then the mean over positions:
+    ``[B, 3, R, R]`` -> ``[B, widths[4]]``."""
+    w, layers, cin, s = widths(resolution, d_channels, 512), [], 3, resolution
+    while s > 4:
+        layers += [conv(2, cin, w[s], 3, 1, 1, sn=sn), nn.LeakyReLU(0.2),
+                   conv(2, w[s], w[s // 2], 4, 2, 1, sn=sn), nn.LeakyReLU(0.2)]
+        cin, s = w[s // 2], s // 2
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+
+
+def classifier(args, classes: int) -> nn.Sequential:
+    """The probed trunk plus a linear head: ``[B, 3, R, R]`` -> logits ``[B, classes]``."""
+    w = widths(args.resolution, args.d_channels, 512)
+    if args.deep:
+        trunk, features = deep_trunk(args.resolution, args.d_channels, args.spectral_norm), w[4]
+    else:
+        stack = DownStack(2, 3, args.resolution, w, sn=args.spectral_norm)
+        trunk, features = nn.Sequential(stack, nn.Flatten()), stack.out_channels * 16
+    return nn.Sequential(trunk, spectral_norm(init_weights(nn.Linear(features, classes)), args.spectral_norm))
+
+
+@torch.no_grad()
+def predict(net: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The predicted class of each of ``x`` and its probability."""
+    probability, predicted = torch.cat([net(chunk).softmax(1) for chunk in x.split(256)]).max(1)
+    return predicted, probability
+
+
+def judge(net: nn.Module, path: str, per_class: int, names: list[str], real: torch.Tensor) -> None:
+    """Print how ``net`` classifies the frames of ``per_class`` samples per class of the model at ``path``: the
+    share in their sampled class, the share it is sure about (p > 0.9; for the held-out ``real`` frames too) and
+    the share agreeing with their clip's most frequent prediction (a sprite keeps its shape over a clip). A model
+    that draws shapes but ignores the class scores chance on the first and high on the others."""
+    generator, cfg = load_sampler(path)
+    if cfg["data"]["name"] != "shapes" or not generator.num_classes:
+        raise SystemExit(f"--judge {path}: needs a class-conditional model trained on shapes")
+    labels = [c for c in range(generator.num_classes) for _ in range(per_class)]
+    videos = sample_seeds(generator, list(range(len(labels))), labels)  # [N, C, T, R, R]
+    t = videos.shape[2]
+    predicted, probability = predict(net, videos.transpose(1, 2).flatten(0, 1))
+    y = torch.tensor(labels).repeat_interleave(t)
+    majority = predicted.view(-1, t).mode(1).values.repeat_interleave(t)
+    sure = float((predict(net, real)[1] > 0.9).float().mean())
+    print(f"judged {path}: {len(labels)} samples x {t} frames: in their sampled class "
+          f"{float((predicted == y).float().mean()):.1%} (chance {1 / len(names):.0%}); sure (p > 0.9) "
+          f"{float((probability > 0.9).float().mean()):.1%} (held-out real frames {sure:.1%}); agreeing with "
+          f"their clip's majority {float((predicted == majority).float().mean()):.1%}")
+    for c, name in enumerate(names):
+        counts = torch.bincount(predicted[y == c], minlength=len(names))
+        spread = ", ".join(f"{n} {int(k)}" for n, k in zip(names, counts) if k)
+        print(f"  sampled as {name:<9} predicted: {spread}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--resolution", type=int, default=32)
     p.add_argument("--d-channels", type=int, default=16)
     p.add_argument("--spectral-norm", action=argparse.BooleanOptionalAction, default=True)
-    p.add_argument("--steps", type=int, default=1000)
+    p.add_argument("--steps", type=int, help="training steps (default 1000, with --judge 3000)")
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--lr", type=float, default=8e-4)
     p.add_argument("--every", type=int, default=250, help="steps between accuracy reports")
     p.add_argument("--held-out", type=int, default=500, help="frames the accuracy is measured on")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--deep", action="store_true", help="the judge's trunk (see above) instead of the image D's")
+    p.add_argument("--judge", metavar="RUN", nargs="+", help="score these runs' (or exports') samples with a "
+                   "--deep --no-spectral-norm classifier")
+    p.add_argument("--per-class", type=int, default=20, help="--judge: samples per class")
     args = p.parse_args()
+    if args.judge:
+        args.deep, args.spectral_norm = True, False
+    args.steps = args.steps or (3000 if args.judge else 1000)
 
     torch.manual_seed(args.seed)
     dataset = build_dataset(name="shapes", resolution=args.resolution, num_frames=16, background="plain")
-    trunk = DownStack(2, 3, args.resolution, widths(args.resolution, args.d_channels, 512), sn=args.spectral_norm)
-    head = spectral_norm(init_weights(nn.Linear(trunk.out_channels * 16, len(dataset.class_names))),
-                         args.spectral_norm)
-    net = nn.Sequential(trunk, nn.Flatten(), head)
+    net = classifier(args, len(dataset.class_names))
     optimizer = torch.optim.Adam(net.parameters(), args.lr, betas=(0.5, 0.999))
     rng = torch.Generator().manual_seed(args.seed + 1)
     # held-out frames come from the val split: clips the training frames never show
     test_x, test_y = frames(build_dataset(name="shapes", resolution=args.resolution, num_frames=16,
                                           background="plain", split="val"), args.held_out, rng)
-    print(f"shape probe: resolution {args.resolution}, d_channels {args.d_channels}, spectral norm "
+    trunk = "deep, position-averaged" if args.deep else "image D"
+    print(f"shape probe: resolution {args.resolution}, d_channels {args.d_channels}, {trunk} trunk, spectral norm "
           f"{args.spectral_norm}, batch {args.batch}, lr {args.lr}; held-out accuracy (chance "
           f"{1 / len(dataset.class_names):.0%}):")
     start = time.perf_counter()
@@ -63,10 +131,12 @@ def main() -> None:
         loss.backward()
         optimizer.step()
         if step % args.every == 0 or step == args.steps:
-            with torch.no_grad():
-                accuracy = float((net(test_x).argmax(1) == test_y).float().mean())
-            print(f"  step {step:5d}  train loss {float(loss.detach()):.3f}  accuracy {accuracy:.1%}  "
+            held_out = float((predict(net, test_x)[0] == test_y).float().mean())
+            print(f"  step {step:5d}  train loss {float(loss.detach()):.3f}  accuracy {held_out:.1%}  "
                   f"({time.perf_counter() - start:.0f} s)", flush=True)
+    if args.judge:
+        for path in args.judge:
+            judge(net.eval(), path, args.per_class, dataset.class_names, test_x)
 
 
 if __name__ == "__main__":
