@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from vidsynth.data import build_dataset
+from vidsynth.errors import UserError
 from vidsynth.models.layers import DownStack, conv, init_weights, spectral_norm, widths
 from vidsynth.pretrained import load_sampler
 from vidsynth.sampling import sample_seeds
@@ -66,14 +67,23 @@ def predict(net: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor
     return predicted, probability
 
 
-def judge(net: nn.Module, path: str, per_class: int, names: list[str], real: torch.Tensor) -> None:
+def load(path: str) -> nn.Module:
+    """The generator of a class-conditional Shapes run or export at ``path``; a one-line exit otherwise."""
+    try:
+        generator, cfg = load_sampler(path)
+    except UserError as e:
+        raise SystemExit(f"--judge: {e}") from None
+    if cfg["data"]["name"] != "shapes" or not generator.num_classes:
+        raise SystemExit(f"--judge {path}: needs a class-conditional model trained on shapes")
+    return generator
+
+
+def judge(net: nn.Module, path: str, generator: nn.Module, per_class: int, names: list[str],
+          real: torch.Tensor) -> None:
     """Print how ``net`` classifies the frames of ``per_class`` samples per class of the model at ``path``: the
     share in their sampled class, the share it is sure about (p > 0.9; for the held-out ``real`` frames too) and
     the share agreeing with their clip's most frequent prediction (a sprite keeps its shape over a clip). A model
     that draws shapes but ignores the class scores chance on the first and high on the others."""
-    generator, cfg = load_sampler(path)
-    if cfg["data"]["name"] != "shapes" or not generator.num_classes:
-        raise SystemExit(f"--judge {path}: needs a class-conditional model trained on shapes")
     labels = [c for c in range(generator.num_classes) for _ in range(per_class)]
     videos = sample_seeds(generator, list(range(len(labels))), labels)  # [N, C, T, R, R]
     t = videos.shape[2]
@@ -110,6 +120,7 @@ def main() -> None:
     if args.judge:
         args.deep, args.spectral_norm = True, False
     args.steps = args.steps or (3000 if args.judge else 1000)
+    generators = {path: load(path) for path in args.judge or []}  # bad paths fail before the training
 
     torch.manual_seed(args.seed)
     dataset = build_dataset(name="shapes", resolution=args.resolution, num_frames=16, background="plain")
@@ -134,9 +145,8 @@ def main() -> None:
             held_out = float((predict(net, test_x)[0] == test_y).float().mean())
             print(f"  step {step:5d}  train loss {float(loss.detach()):.3f}  accuracy {held_out:.1%}  "
                   f"({time.perf_counter() - start:.0f} s)", flush=True)
-    if args.judge:
-        for path in args.judge:
-            judge(net.eval(), path, args.per_class, dataset.class_names, test_x)
+    for path, generator in generators.items():
+        judge(net.eval(), path, generator, args.per_class, dataset.class_names, test_x)
 
 
 if __name__ == "__main__":
