@@ -7,11 +7,12 @@ to draw one: this is the probe behind the README's note on why the quick preset'
     .venv/bin/python bench/shape_probe.py --no-spectral-norm --steps 1500
     .venv/bin/python bench/shape_probe.py --judge runs/00000-mocogan-shapes32
 
-``--judge RUN...`` (run or export folders of a class-conditional model trained on Shapes) first trains a judge that
-sees shape (``--deep``: a stride-1 3x3 conv before each strided conv, a head on the features averaged over positions,
-no spectral norm: 99% of held-out frames after 2,000-3,000 steps, 40 s), then prints the share of the model's sampled frames that the
-judge puts in the class they were sampled for, next to the same share for held-out real frames: a number for "are
-the shapes recognisable" (chance = 20%).
+``--judge RUN...`` (run or export folders of class-conditional models trained on Shapes) first trains a judge
+that sees shape (``--deep``: a stride-1 3x3 conv before each strided conv, a head on the features averaged over
+positions, no spectral norm: 99% of held-out frames after 2,000-3,000 steps, 40 s), then classifies every frame of
+each model's samples and prints the share in the class it was sampled for (chance 20%), the share the judge is sure
+about (next to the share for held-out real frames) and the share agreeing with its clip's most frequent prediction:
+numbers for "are the shapes recognisable".
 """
 
 from __future__ import annotations
