@@ -80,9 +80,9 @@ def load(path: str) -> nn.Module:
 
 
 def judge(net: nn.Module, path: str, generator: nn.Module, per_class: int, names: list[str],
-          real: torch.Tensor) -> None:
+          real_sure: float) -> None:
     """Print how ``net`` classifies the frames of ``per_class`` samples per class of the model at ``path``: the
-    share in their sampled class, the share it is sure about (p > 0.9; for the held-out ``real`` frames too) and
+    share in their sampled class, the share it is sure about (p > 0.9; ``real_sure`` for held-out real frames) and
     the share agreeing with their clip's most frequent prediction (a sprite keeps its shape over a clip). A model
     that draws shapes but ignores the class scores chance on the first and high on the others."""
     labels = [c for c in range(generator.num_classes) for _ in range(per_class)]
@@ -91,10 +91,9 @@ def judge(net: nn.Module, path: str, generator: nn.Module, per_class: int, names
     predicted, probability = predict(net, videos.transpose(1, 2).flatten(0, 1))
     y = torch.tensor(labels).repeat_interleave(t)
     majority = predicted.view(-1, t).mode(1).values.repeat_interleave(t)
-    sure = float((predict(net, real)[1] > 0.9).float().mean())
     print(f"judged {path}: {len(labels)} samples x {t} frames: in their sampled class "
           f"{float((predicted == y).float().mean()):.1%} (chance {1 / len(names):.0%}); sure (p > 0.9) "
-          f"{float((probability > 0.9).float().mean()):.1%} (held-out real frames {sure:.1%}); agreeing with "
+          f"{float((probability > 0.9).float().mean()):.1%} (held-out real frames {real_sure:.1%}); agreeing with "
           f"their clip's majority {float((predicted == majority).float().mean()):.1%}")
     for c, name in enumerate(names):
         counts = torch.bincount(predicted[y == c], minlength=len(names))
@@ -146,8 +145,11 @@ def main() -> None:
             held_out = float((predict(net, test_x)[0] == test_y).float().mean())
             print(f"  step {step:5d}  train loss {float(loss.detach()):.3f}  accuracy {held_out:.1%}  "
                   f"({time.perf_counter() - start:.0f} s)", flush=True)
+    net.eval()
+    if generators:
+        real_sure = float((predict(net, test_x)[1] > 0.9).float().mean())
     for path, generator in generators.items():
-        judge(net.eval(), path, generator, args.per_class, dataset.class_names, test_x)
+        judge(net, path, generator, args.per_class, dataset.class_names, real_sure)
 
 
 if __name__ == "__main__":

@@ -41,11 +41,7 @@ def median(values: list[float]) -> float:
 
 def matmul_gflops(n: int = 2048, reps: int = 10) -> float:
     a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b
-    t0 = time.perf_counter()
-    for _ in range(reps):
-        a @ b
-    return 2 * n**3 * reps / (time.perf_counter() - t0) / 1e9
+    return 2 * n**3 * reps / sum(timed(lambda: a @ b, reps)) / 1e9
 
 
 def build(model: str, resolution: int, batch: int, upsample: str):
