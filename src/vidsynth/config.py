@@ -73,6 +73,7 @@ class ModelConfig:
     max_channels: int = 512
     upsample: str = "resize"        # generator stages: resize (nearest x2 + 3x3 conv) | transpose (k4 s2 conv)
     two_stream: bool = False        # vgan: foreground video + mask over a static background (Vondrick et al.)
+    layered: bool = False           # mocogan: frames = a static background + one RGBA sprite per clip, moved per frame
     image_frames: int = 4           # mocogan: frames per clip the image discriminator sees
     latent: str = "vector"          # vae: vector (z_dim numbers) | grid (latent_channels per cell of a t x 4 x 4 map)
     latent_channels: int = 8        # vae with latent=grid

@@ -9,14 +9,19 @@ from vidsynth.config import ModelConfig
 from vidsynth.errors import UserError
 from vidsynth.models import MODELS, GANModels, build_model
 
-# (family, resolution, two_stream): every family at 32 and 64, plus vgan's two-stream generator
-VARIANTS = [("vgan", 32, False), ("vgan", 64, False), ("vgan", 32, True), ("vgan", 64, True),
-            ("mocogan", 32, False), ("mocogan", 64, False)]
-IDS = [f"{n}{r}{'-2stream' if t else ''}" for n, r, t in VARIANTS]
+# (family, resolution, generator option set to true): every family at 32 and 64, plus vgan's two-stream and
+# mocogan's layered generator
+VARIANTS = [("vgan", 32, None), ("vgan", 64, None), ("vgan", 32, "two_stream"), ("vgan", 64, "two_stream"),
+            ("mocogan", 32, None), ("mocogan", 64, None), ("mocogan", 32, "layered"), ("mocogan", 64, "layered")]
+IDS = [f"{n}{r}{'-' + o if o else ''}" for n, r, o in VARIANTS]
 
 
-def tiny(name: str, resolution: int = 32, two_stream: bool = False, num_classes: int = 0, **kw) -> ModelConfig:
-    values = dict(name=name, resolution=resolution, num_frames=8, num_classes=num_classes, two_stream=two_stream,
+def flag(option: str | None) -> dict:
+    return {option: True} if option else {}
+
+
+def tiny(name: str, resolution: int = 32, num_classes: int = 0, **kw) -> ModelConfig:
+    values = dict(name=name, resolution=resolution, num_frames=8, num_classes=num_classes,
                   z_dim=16, motion_dim=8, g_channels=8, d_channels=8, max_channels=64, image_frames=2)
     return ModelConfig(**{**values, **kw})
 
@@ -47,9 +52,9 @@ def test_registry_lists_both_families():
 
 
 @pytest.mark.parametrize("num_classes", [0, 3])
-@pytest.mark.parametrize("name,resolution,two_stream", VARIANTS, ids=IDS)
-def test_shapes_and_ranges(name, resolution, two_stream, num_classes):
-    models = build(name=name, resolution=resolution, two_stream=two_stream, num_classes=num_classes)
+@pytest.mark.parametrize("name,resolution,option", VARIANTS, ids=IDS)
+def test_shapes_and_ranges(name, resolution, option, num_classes):
+    models = build(name=name, resolution=resolution, **flag(option), num_classes=num_classes)
     g, labels = models.generator, labels_for(num_classes, 3)
     video = g(g.make_latents(3), labels)
     assert video.shape == (3, 3, 8, resolution, resolution)
@@ -65,15 +70,15 @@ def test_shapes_and_ranges(name, resolution, two_stream, num_classes):
     assert all(p.grad is not None for p in g.parameters() if p.requires_grad and p.dim() > 1)
 
 
-@pytest.mark.parametrize("name,resolution,two_stream", VARIANTS, ids=IDS)
-def test_state_dict_round_trip_gives_identical_outputs(name, resolution, two_stream):
-    models = build(name=name, resolution=resolution, two_stream=two_stream, num_classes=3)
+@pytest.mark.parametrize("name,resolution,option", VARIANTS, ids=IDS)
+def test_state_dict_round_trip_gives_identical_outputs(name, resolution, option):
+    models = build(name=name, resolution=resolution, **flag(option), num_classes=3)
     with torch.no_grad():  # move the zero-initialised class embeddings so they are part of what must round-trip
         for module in models.generator.modules():
             if hasattr(module, "gain") and isinstance(module.gain, torch.nn.Embedding):
                 module.gain.weight.normal_()
     warm_up(models, labels=labels_for(3, 4))
-    fresh = build(seed=1, name=name, resolution=resolution, two_stream=two_stream, num_classes=3)
+    fresh = build(seed=1, name=name, resolution=resolution, **flag(option), num_classes=3)
     latents, labels = models.generator.make_latents(2, torch.Generator().manual_seed(5)), torch.tensor([0, 2])
     fresh.generator.eval()
     assert not torch.allclose(fresh.generator(latents, labels), models.generator(latents, labels))
@@ -91,9 +96,9 @@ def test_state_dict_round_trip_gives_identical_outputs(name, resolution, two_str
             assert torch.equal(other(video, labels), expected), role
 
 
-@pytest.mark.parametrize("name,resolution,two_stream", VARIANTS, ids=IDS)
-def test_seeds_and_batch_independence_in_eval(name, resolution, two_stream):
-    models = build(name=name, resolution=resolution, two_stream=two_stream)
+@pytest.mark.parametrize("name,resolution,option", VARIANTS, ids=IDS)
+def test_seeds_and_batch_independence_in_eval(name, resolution, option):
+    models = build(name=name, resolution=resolution, **flag(option))
     warm_up(models)
     g = models.generator
 
@@ -174,6 +179,38 @@ def test_vgan_two_stream_mask_blends_foreground_over_a_static_background():
         video = g(latents)
         assert (video[:, :, 1:] - video[:, :, :-1]).abs().mean() > 1e-3
         torch.testing.assert_close(video, torch.tanh(g.video(latents)[:, :3]))
+
+
+def test_mocogan_layered_pastes_one_sprite_at_each_frames_position_over_a_static_background():
+    models = build(name="mocogan", layered=True)
+    warm_up(models)
+    g, r, z, m = models.generator, 32, 16, 8
+    latents = g.make_latents(2, torch.Generator().manual_seed(0))
+    alpha_bias = g.layered.sprite.convs[-1].conv.bias
+    with torch.no_grad():
+        g.layered.position.weight.normal_(0, 0.1)  # spread the positions over the frame
+        alpha_bias[-1] = -100.0  # alpha 0: only the background shows, the same in every frame
+        background = g(latents)
+        torch.testing.assert_close(background, background[:, :, :1].expand_as(background))
+        alpha_bias[-1] = 100.0  # alpha 1: the sprite's whole square (half the frame side) at each frame's position
+        video = g(latents)
+        motion = g.motion(latents[:, z:z + m], latents[:, z + m:].reshape(2, 8, m))
+        codes = torch.cat([latents[:, None, :z].expand(2, 8, z), motion], 2)
+        centre = (torch.tanh(g.layered.position(codes)) + 1) / 2 * r  # [B, T, (x, y)] in pixels
+    covered = (video - background).abs().amax(1) > 1e-3  # [B, T, R, R]
+    pixels = torch.arange(r) + 0.5
+    inside = ((centre - r / 4 >= 0) & (centre + r / 4 <= r)).all(2)
+    assert inside.sum() >= 8 and (centre.amax(1) - centre.amin(1)).min() > 1  # the sprite moves
+    for b, t in inside.nonzero().tolist():
+        mask = covered[b, t].float()
+        assert (r // 2) ** 2 <= mask.sum() <= (r // 2 + 1) ** 2  # one square, a pixel of bilinear edge at most
+        x, y = (mask.sum(0) * pixels).sum() / mask.sum(), (mask.sum(1) * pixels).sum() / mask.sum()
+        assert abs(x - centre[b, t, 0]) < 0.75 and abs(y - centre[b, t, 1]) < 0.75, (b, t)
+
+
+def test_layered_is_a_mocogan_option():
+    with pytest.raises(UserError, match="two_stream"):
+        build(name="vgan", layered=True)
 
 
 @pytest.mark.parametrize("num_frames,t0", [(2, 1), (8, 1), (16, 2), (32, 4)])

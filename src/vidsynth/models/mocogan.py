@@ -3,20 +3,27 @@
 A content code fixed over the clip plus a motion code per frame from a GRU over per-frame noise drive a 2D image
 generator; an image discriminator judges single frames and a video discriminator whole clips. Class-conditional
 through conditional BatchNorm in G and projection heads in both discriminators.
+
+``layered=true`` replaces the per-frame image generator by one in the style of LR-GAN (Yang, Kannan, Batra, Parikh
+2017, "LR-GAN: Layered Recursive Generative Adversarial Networks for Image Generation", ICLR), with one foreground
+layer: a background and a sprite per clip, the sprite's position per frame.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vidsynth.config import ModelConfig
 from vidsynth.errors import UserError
 from vidsynth.models import GANModels, register_model
 from vidsynth.models.layers import (ConvDiscriminator, Generator, UpStack, VideoDiscriminator, assert_shape,
-                                    check_labels, widths)
+                                    check_labels, init_weights, widths)
 
-__all__ = ["MotionRNN", "VideoGenerator", "ImageDiscriminator", "VideoDiscriminator", "build"]
+__all__ = ["MotionRNN", "LayeredFrames", "VideoGenerator", "ImageDiscriminator", "VideoDiscriminator", "build"]
+
+SPRITE_SCALE = 0.5  # the sprite layer's side, as a fraction of the frame side: room for objects up to half the frame
 
 
 class MotionRNN(nn.Module):
@@ -38,21 +45,61 @@ class MotionRNN(nn.Module):
         return torch.stack(codes, 1)
 
 
+class LayeredFrames(nn.Module):
+    """Frames composed of two layers (LR-GAN with one foreground, Yang et al. 2017). Once per clip, from the
+    content code (and class): a background image ``[C, R, R]`` and a sprite ``[C + 1, R/2, R/2]`` (colour and an
+    alpha mask). Per frame, from [content code, motion code]: the sprite's centre anywhere in the frame, where a
+    spatial transformer (``affine_grid`` + ``grid_sample``, bilinear) pastes it over the background; alpha is 0
+    outside the sprite's square. A clip's object keeps its appearance and moves as a whole, so G learns one
+    appearance per clip and the motion as a path of positions, and renders the images once per clip, not per
+    frame. content ``[B, z_dim]``, motion ``[B, T, motion_dim]`` (+ labels) -> video ``[B, C, T, R, R]`` in [-1, 1].
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        w = widths(cfg.resolution, cfg.g_channels, cfg.max_channels)  # the sprite stack uses its sizes <= R/2
+        self.background = UpStack(2, cfg.z_dim, cfg.channels, cfg.resolution, w, cfg.num_classes,
+                                  cfg.g_spectral_norm, upsample=cfg.upsample)
+        self.sprite = UpStack(2, cfg.z_dim, cfg.channels + 1, cfg.resolution // 2, w, cfg.num_classes,
+                              cfg.g_spectral_norm, upsample=cfg.upsample)
+        self.position = init_weights(nn.Linear(cfg.z_dim + cfg.motion_dim, 2))
+
+    def forward(self, content: Tensor, motion: Tensor, labels: Tensor | None = None) -> Tensor:
+        b, t, r, c = motion.shape[0], motion.shape[1], self.cfg.resolution, self.cfg.channels
+        background = torch.tanh(self.background(content, labels))                              # [b, c, r, r]
+        sprite = self.sprite(content, labels)
+        sprite = torch.cat([torch.tanh(sprite[:, :c]), torch.sigmoid(sprite[:, c:])], 1)       # [b, c + 1, s, s]
+        codes = torch.cat([content.unsqueeze(1).expand(b, t, -1), motion], 2).reshape(b * t, -1)
+        centre = torch.tanh(self.position(codes))                                               # [(b t), 2] x, y
+        # output point p (normalised to [-1, 1]) reads the sprite at (p - centre) / scale
+        scale = torch.eye(2, device=centre.device) / SPRITE_SCALE
+        theta = torch.cat([scale.expand(b * t, 2, 2), (-centre / SPRITE_SCALE).unsqueeze(2)], 2)
+        grid = F.affine_grid(theta, [b * t, c + 1, r, r], align_corners=False)
+        placed = F.grid_sample(sprite.repeat_interleave(t, 0), grid, align_corners=False)      # zeros outside
+        background = background.unsqueeze(1).expand(b, t, c, r, r).reshape(b * t, c, r, r)
+        frames = torch.lerp(background, placed[:, :c], placed[:, c:])
+        return frames.view(b, t, c, r, r).transpose(1, 2)
+
+
 class VideoGenerator(Generator):
     """latents ``[B, z_dim + motion_dim * (T + 1)]`` = content code z_c | GRU initial state h0 | motion noise of
     frames 1..T (+ labels ``[B]`` long, or None when unconditional) -> video ``[B, C, T, R, R]`` in [-1, 1].
 
     T is read from the latent length, so any T >= 1 works, including more frames than trained on. Every frame's
-    image is generated from [z_c, z_m^t] by one 2D generator run over all B*T frames at once.
+    image is generated from [z_c, z_m^t] by one 2D generator run over all B*T frames at once, or, with
+    ``cfg.layered``, composed by ``LayeredFrames``.
     """
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg, self.num_classes = cfg, cfg.num_classes
         self.motion = MotionRNN(cfg.motion_dim)
-        self.image = UpStack(2, cfg.z_dim + cfg.motion_dim, cfg.channels, cfg.resolution,
-                             widths(cfg.resolution, cfg.g_channels, cfg.max_channels), cfg.num_classes,
-                             cfg.g_spectral_norm, upsample=cfg.upsample)
+        self.layered = LayeredFrames(cfg) if cfg.layered else None
+        self.image = None if cfg.layered else UpStack(
+            2, cfg.z_dim + cfg.motion_dim, cfg.channels, cfg.resolution,
+            widths(cfg.resolution, cfg.g_channels, cfg.max_channels), cfg.num_classes, cfg.g_spectral_norm,
+            upsample=cfg.upsample)
 
     def latent_dim(self, num_frames: int | None = None) -> int:
         num_frames = self.cfg.num_frames if num_frames is None else num_frames
@@ -73,6 +120,8 @@ class VideoGenerator(Generator):
         b, t, z, m = latents.shape[0], self.frames_in(latents.shape[1]), self.cfg.z_dim, self.cfg.motion_dim
         labels = check_labels(labels, b, self.num_classes)
         content, h0, eps = latents[:, :z], latents[:, z:z + m], latents[:, z + m:].reshape(b, t, m)
+        if self.layered is not None:
+            return self.layered(content, self.motion(h0, eps), labels)
         codes = torch.cat([content.unsqueeze(1).expand(b, t, z), self.motion(h0, eps)], 2)  # [B, T, z + m]
         frames = self.image(codes.reshape(b * t, z + m), None if labels is None else labels.repeat_interleave(t))
         r = self.cfg.resolution

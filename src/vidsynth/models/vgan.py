@@ -71,4 +71,7 @@ class VideoGenerator(Generator):
 @register_model("vgan")
 def build(cfg: ModelConfig) -> GANModels:
     check_frames(cfg.num_frames)
+    if cfg.layered:
+        raise UserError("layered=true is a mocogan option: for vgan's foreground/background generator set "
+                        "two_stream=true")
     return GANModels(VideoGenerator(cfg), {"video": VideoDiscriminator(cfg)})
