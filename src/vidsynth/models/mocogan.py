@@ -77,9 +77,9 @@ class LayeredFrames(nn.Module):
         theta = torch.cat([scale.expand(b * t, 2, 2), (-centre / SPRITE_SCALE).unsqueeze(2)], 2)
         grid = F.affine_grid(theta, [b * t, c + 1, r, r], align_corners=False)
         placed = F.grid_sample(sprite.repeat_interleave(t, 0), grid, align_corners=False)      # zeros outside
-        background = background.unsqueeze(1).expand(b, t, c, r, r).reshape(b * t, c, r, r)
-        frames = torch.lerp(background, placed[:, :c], placed[:, c:])
-        return frames.view(b, t, c, r, r).transpose(1, 2)
+        placed = placed.view(b, t, c + 1, r, r)
+        frames = torch.lerp(background.unsqueeze(1), placed[:, :, :c], placed[:, :, c:])     # background broadcast
+        return frames.transpose(1, 2)
 
 
 class VideoGenerator(Generator):
@@ -120,9 +120,10 @@ class VideoGenerator(Generator):
         b, t, z, m = latents.shape[0], self.frames_in(latents.shape[1]), self.cfg.z_dim, self.cfg.motion_dim
         labels = check_labels(labels, b, self.num_classes)
         content, h0, eps = latents[:, :z], latents[:, z:z + m], latents[:, z + m:].reshape(b, t, m)
+        motion = self.motion(h0, eps)
         if self.layered is not None:
-            return self.layered(content, self.motion(h0, eps), labels)
-        codes = torch.cat([content.unsqueeze(1).expand(b, t, z), self.motion(h0, eps)], 2)  # [B, T, z + m]
+            return self.layered(content, motion, labels)
+        codes = torch.cat([content.unsqueeze(1).expand(b, t, z), motion], 2)  # [B, T, z + m]
         frames = self.image(codes.reshape(b * t, z + m), None if labels is None else labels.repeat_interleave(t))
         r = self.cfg.resolution
         # [(b t), c, h, w] -> [b, c, t, h, w]
