@@ -1,4 +1,4 @@
-"""Shared blocks: BatchNorm against torch (and across 2 processes), spectral norm, projection head, widths."""
+"""Shared blocks: BatchNorm against torch (and across 2 processes), spectral norm, projection head, widths, the\nconvs' backward shortcuts against torch's gradients."""
 
 from __future__ import annotations
 
@@ -7,12 +7,14 @@ import torch
 import torch.multiprocessing as mp
 import torch.nn.functional as F
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from vidsynth.models.layers import (
     BatchNorm,
     ProjectionHead,
     ResizeConv,
     assert_shape,
+    conv,
     spectral_norm,
     widths,
 )
@@ -169,3 +171,44 @@ def test_subpixel_kernel_does_not_depend_on_opt_einsum(scale):
         finally:
             torch.backends.opt_einsum.enabled = before
     assert torch.equal(*outputs)
+
+
+class TorchConvBackward(TorchDispatchMode):
+    """Records which gradients (input, weight) torch's own conv backward kernel was asked for."""
+
+    def __init__(self):
+        super().__init__()
+        self.masks = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func is torch.ops.aten.convolution_backward.default:
+            self.masks.append(tuple(args[-1][:2]))
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("dims, x_shape, kernel, stride, padding, shortcut", [
+    (3, (2, 3, 8, 16, 16), 4, 2, 1, "input"),  # an RGB layer: sub-pixel input gradient
+    (2, (3, 3, 16, 16), 4, 2, 1, "input"),
+    (3, (2, 16, 2, 8, 8), 4, 2, 1, "weight"),  # a last layer, 4x4 outputs: weight gradient by matmul
+    (2, (3, 16, 8, 8), 4, 2, 1, "weight"),
+    (3, (2, 5, 1, 8, 8), (1, 4, 4), (1, 2, 2), (0, 1, 1), "weight"),
+    (3, (2, 4, 4, 10, 10), 3, 1, 1, None),  # neither: torch's backward
+])
+def test_conv_backward_shortcuts_equal_torchs_gradients(dims, x_shape, kernel, stride, padding, shortcut):
+    torch.manual_seed(0)
+    layer = conv(dims, x_shape[1], 6, kernel, stride, padding).double()
+    x = torch.randn(x_shape, dtype=torch.double, requires_grad=True)
+    reference = (F.conv3d if dims == 3 else F.conv2d)(x, layer.weight, layer.bias, stride, padding)
+    out = layer(x)
+    torch.testing.assert_close(out, reference)
+    grad, wrt = torch.randn_like(out), [x, layer.weight, layer.bias]
+    recorded = TorchConvBackward()
+    with recorded:
+        first = torch.autograd.grad(out, wrt, grad, create_graph=True)
+    expected = torch.autograd.grad(reference, wrt, grad, create_graph=True)
+    torch.testing.assert_close(first, expected)
+    # the shortcut, not torch's kernel, computed that gradient
+    assert recorded.masks == {"input": [(False, True)], "weight": [(True, False)], None: [(True, True)]}[shortcut]
+    # second order, as R1 and WGAN-GP differentiate the input gradient's norm
+    second = torch.autograd.grad(first[0].square().sum(), layer.weight)
+    torch.testing.assert_close(second, torch.autograd.grad(expected[0].square().sum(), layer.weight))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import math
 
 import torch
@@ -35,10 +36,12 @@ class GANObjective:
         self.discriminators = nn.ModuleDict(models.discriminators).to(device)
         self.generator_ema = copy.deepcopy(self.generator).eval().requires_grad_(False)
         self.loss = get_loss(cfg.loss)
-        betas = (cfg.beta1, cfg.beta2)
-        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=cfg.lr_g, betas=betas)
+        # fused: one kernel over all parameters instead of a loop over tensors (vgan 64: both updates 10 instead of
+        # 36 ms per step on 2 CPU cores)
+        adam = functools.partial(torch.optim.Adam, betas=(cfg.beta1, cfg.beta2), fused=True)
+        self.opt_g = adam(self.generator.parameters(), lr=cfg.lr_g)
         # none when a family trains without discriminators (a VAE without its adversarial term)
-        self.opt_d = (torch.optim.Adam(self.discriminators.parameters(), lr=cfg.lr_d, betas=betas)
+        self.opt_d = (adam(self.discriminators.parameters(), lr=cfg.lr_d)
                       if len(self.discriminators) else None)
         self.rank, self.world_size = rank, world_size
         self.latent_rng = torch.Generator().manual_seed(cfg.seed)
