@@ -25,7 +25,13 @@ from torch import nn
 
 from vidsynth.data import build_dataset
 from vidsynth.errors import UserError
-from vidsynth.models.layers import DownStack, conv, init_weights, spectral_norm, widths
+from vidsynth.models.layers import (
+    DownStack,
+    deep_trunk,
+    init_weights,
+    spectral_norm,
+    widths,
+)
 from vidsynth.pretrained import load_sampler
 from vidsynth.sampling import sample_seeds
 
@@ -37,17 +43,6 @@ def frames(dataset, n: int, generator: torch.Generator) -> tuple[torch.Tensor, t
     items = [dataset[i] for i in clips]
     return (torch.stack([item["video"][:, t] for item, t in zip(items, times)]),
             torch.tensor([item["label"] for item in items]))
-
-
-def deep_trunk(resolution: int, d_channels: int, sn: bool) -> nn.Sequential:
-    """A stride-1 3x3 conv before each k4 s2 conv (LeakyReLU 0.2 after each), then the mean over positions:
-    ``[B, 3, R, R]`` -> ``[B, widths[4]]``."""
-    w, layers, cin, s = widths(resolution, d_channels, 512), [], 3, resolution
-    while s > 4:
-        layers += [conv(2, cin, w[s], 3, 1, 1, sn=sn), nn.LeakyReLU(0.2),
-                   conv(2, w[s], w[s // 2], 4, 2, 1, sn=sn), nn.LeakyReLU(0.2)]
-        cin, s = w[s // 2], s // 2
-    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
 
 
 def classifier(args, classes: int) -> nn.Sequential:

@@ -75,6 +75,7 @@ class ModelConfig:
     two_stream: bool = False        # vgan: foreground video + mask over a static background (Vondrick et al.)
     layered: bool = False           # mocogan: frames = a static background + one RGBA sprite per clip, moved per frame
     image_frames: int = 4           # mocogan: frames per clip the image discriminator sees
+    image_d: str = "strided"        # mocogan: image discriminator: strided (as the video D) | deep (see layers.py)
     latent: str = "vector"          # vae: vector (z_dim numbers) | grid (latent_channels per cell of a t x 4 x 4 map)
     latent_channels: int = 8        # vae with latent=grid
     task: str = "predict"           # completion: predict | interpolate | inpaint (what is known in training clips)
@@ -96,6 +97,7 @@ class TrainConfig:
 
     loss: str = "ns"                # ns (non-saturating cross-entropy) | lsgan | hinge | wgan | wgan-gp
     r1_gamma: float = 0.0           # R1 penalty weight on real data (0 = off)
+    r1_every: int = 1               # R1 on every k-th step only, weighted gamma * k (StyleGAN2's lazy regularisation)
     gp_lambda: float = 10.0         # wgan-gp gradient penalty weight
     clip: float = 0.01              # wgan weight clipping
     n_critic: int = 1               # discriminator updates per generator update

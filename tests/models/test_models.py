@@ -9,15 +9,19 @@ from vidsynth.config import ModelConfig
 from vidsynth.errors import UserError
 from vidsynth.models import MODELS, GANModels, build_model
 
-# (family, resolution, generator option set to true): every family at 32 and 64, plus vgan's two-stream and
-# mocogan's layered generator
+# (family, resolution, option "key" set to true or "key=value"): every family at 32 and 64, plus vgan's
+# two-stream and mocogan's layered generator, and mocogan's deep image discriminator
 VARIANTS = [("vgan", 32, None), ("vgan", 64, None), ("vgan", 32, "two_stream"), ("vgan", 64, "two_stream"),
-            ("mocogan", 32, None), ("mocogan", 64, None), ("mocogan", 32, "layered"), ("mocogan", 64, "layered")]
+            ("mocogan", 32, None), ("mocogan", 64, None), ("mocogan", 32, "layered"), ("mocogan", 64, "layered"),
+            ("mocogan", 32, "image_d=deep")]
 IDS = [f"{n}{r}{'-' + o if o else ''}" for n, r, o in VARIANTS]
 
 
 def flag(option: str | None) -> dict:
-    return {option: True} if option else {}
+    if not option:
+        return {}
+    key, _, value = option.partition("=")
+    return {key: value or True}
 
 
 def tiny(name: str, resolution: int = 32, num_classes: int = 0, **kw) -> ModelConfig:
@@ -208,9 +212,22 @@ def test_mocogan_layered_pastes_one_sprite_at_each_frames_position_over_a_static
         assert abs(x - centre[b, t, 0]) < 0.75 and abs(y - centre[b, t, 1]) < 0.75, (b, t)
 
 
-def test_layered_is_a_mocogan_option():
+def test_layered_and_image_d_are_mocogan_options():
     with pytest.raises(UserError, match="two_stream"):
         build(name="vgan", layered=True)
+    with pytest.raises(UserError, match="image_d=deep is a mocogan option"):
+        build(name="vgan", image_d="deep")
+    with pytest.raises(UserError, match="image_d='wide': use strided or deep"):
+        build(name="mocogan", image_d="wide")
+
+
+def test_deep_image_discriminator_has_no_spectral_norm_and_torchs_default_init():
+    frames = build(name="mocogan", image_d="deep", max_channels=512).discriminators["image"].frames
+    convs = [m for m in frames.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == 6 and not any(hasattr(m, "parametrizations") for m in convs)  # 3 stages x (3x3, k4 s2)
+    first = convs[0].weight.detach()  # kaiming-uniform(a=sqrt(5)): U(-1/sqrt(fan_in), 1/sqrt(fan_in)), not N(0, 0.02)
+    bound = 1 / (first[0].numel() ** 0.5)
+    assert float(first.abs().max()) <= bound and float(first.std()) > 0.5 * bound / 3**0.5
 
 
 @pytest.mark.parametrize("num_frames,t0", [(2, 1), (8, 1), (16, 2), (32, 4)])

@@ -167,6 +167,20 @@ def test_every_loss_trains_through_the_loop(tmp_path, loss):
         assert params and max(float(v.abs().max()) for v in params) <= 0.01
 
 
+def test_lazy_r1_runs_every_kth_step_with_k_times_the_weight(tmp_path):
+    """StyleGAN2's lazy regularisation: r1_every=2 adds the penalty on steps 1, 3, ... (0-based 0, 2) only, at twice
+    the weight; the first step is otherwise the same as with r1 every step."""
+    every = train(tiny(model="vgan", steps=1, loss="hinge", r1_gamma=1.0), outdir=tmp_path / "a", progress=False)
+    lazy = train(tiny(model="vgan", steps=3, loss="hinge", r1_gamma=1.0, r1_every=2), outdir=tmp_path / "b",
+                 progress=False)
+    first = json.loads((every / "stats.jsonl").read_text().splitlines()[0])
+    stats = [json.loads(line) for line in (lazy / "stats.jsonl").read_text().splitlines()]
+    assert [s["step"] for s in stats if "r1" in s] == [1, 3]
+    assert stats[0]["r1"] == pytest.approx(2 * first["r1"], abs=1e-4)  # stats.jsonl keeps 4 significant digits
+    with pytest.raises(UserError, match="r1_every must be >= 1"):
+        train(tiny(r1_every=0), outdir=tmp_path / "c", progress=False)
+
+
 def test_vae_trains_resumes_exactly_and_reports_validation_elbo(tmp_path):
     opts = dict(checkpoint_every=2, sample_every=2, val_every=2, val_clips=6, kl_warmup=3, free_bits=0.01)
     straight = train(tiny("vae", steps=4, **opts), outdir=tmp_path / "a", progress=False)

@@ -60,6 +60,8 @@ def check_config(cfg: ModelConfig) -> ModelConfig:
         raise UserError(f"num_classes must be >= 0, got {cfg.num_classes}")
     if cfg.upsample not in ("resize", "transpose"):
         raise UserError(f"upsample={cfg.upsample!r}: use resize or transpose")
+    if cfg.image_d not in ("strided", "deep"):
+        raise UserError(f"image_d={cfg.image_d!r}: use strided or deep")
     return cfg
 
 

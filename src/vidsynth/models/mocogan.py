@@ -18,8 +18,8 @@ from torch import Tensor, nn
 from vidsynth.config import ModelConfig
 from vidsynth.errors import UserError
 from vidsynth.models import GANModels, register_model
-from vidsynth.models.layers import (ConvDiscriminator, Generator, UpStack, VideoDiscriminator, assert_shape,
-                                    check_labels, init_weights, widths)
+from vidsynth.models.layers import (ConvDiscriminator, DeepFrameDiscriminator, Generator, UpStack,
+                                    VideoDiscriminator, assert_shape, check_labels, init_weights, widths)
 
 __all__ = ["MotionRNN", "LayeredFrames", "VideoGenerator", "ImageDiscriminator", "VideoDiscriminator", "build"]
 
@@ -142,9 +142,13 @@ class ImageDiscriminator(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg, self.num_classes = cfg, cfg.num_classes
-        self.frames = ConvDiscriminator(2, cfg.channels, cfg.resolution,
-                                        widths(cfg.resolution, cfg.d_channels, cfg.max_channels),
-                                        num_classes=cfg.num_classes, sn=cfg.d_spectral_norm)
+        if cfg.image_d == "deep":
+            self.frames = DeepFrameDiscriminator(cfg.channels, cfg.resolution, cfg.d_channels, cfg.max_channels,
+                                                 cfg.num_classes)
+        else:
+            self.frames = ConvDiscriminator(2, cfg.channels, cfg.resolution,
+                                            widths(cfg.resolution, cfg.d_channels, cfg.max_channels),
+                                            num_classes=cfg.num_classes, sn=cfg.d_spectral_norm)
         self.register_buffer("calls", torch.zeros((), dtype=torch.long))
 
     def frame_indices(self, batch: int, num_frames: int) -> Tensor:

@@ -74,4 +74,6 @@ def build(cfg: ModelConfig) -> GANModels:
     if cfg.layered:
         raise UserError("layered=true is a mocogan option: for vgan's foreground/background generator set "
                         "two_stream=true")
+    if cfg.image_d != "strided":
+        raise UserError(f"image_d={cfg.image_d} is a mocogan option: vgan has only a video discriminator")
     return GANModels(VideoGenerator(cfg), {"video": VideoDiscriminator(cfg)})

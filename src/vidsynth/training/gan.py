@@ -161,8 +161,9 @@ class GANObjective:
             if self.loss.gradient_penalty:
                 terms["gp"] = cfg.gp_lambda * sum(gradient_penalty(d, real_in, fake_in, y, self.rng)
                                                   for d in self.discriminators.values())
-            if cfg.r1_gamma > 0:
-                terms["r1"] = cfg.r1_gamma / 2 * sum(r1_penalty(d, real_in, y) for d in self.discriminators.values())
+            if cfg.r1_gamma > 0 and self.step % cfg.r1_every == 0:
+                terms["r1"] = cfg.r1_gamma * cfg.r1_every / 2 * sum(r1_penalty(d, real_in, y)
+                                                                    for d in self.discriminators.values())
         return terms
 
     def _fake(self, real, y) -> torch.Tensor:
