@@ -428,9 +428,9 @@ def deep_trunk(resolution: int, base: int, sn: bool, in_channels: int = 3, max_c
 
 class DeepFrameDiscriminator(nn.Module):
     """A frame discriminator that learns shape fast: ``deep_trunk`` (no spectral norm, torch's default
-    kaiming-uniform init instead of DCGAN's N(0, 0.02)) and a projection head. As a classifier of Shapes frames
-    (``bench/shape_probe.py --deep --no-spectral-norm``) this trunk reached 99.6% in 1,000 steps with the default
-    init and 55% with DCGAN's. Without spectral norm it needs a gradient penalty to stay stable: pair it with
+    kaiming-uniform init instead of DCGAN's N(0, 0.02)) and a projection head. Trained as a 5-way classifier of
+    Shapes frames (as ``bench/shape_probe.py --deep --no-spectral-norm``: batch 16, Adam 8e-4) this trunk reached
+    99.6% held-out accuracy in 1,000 steps with the default init, 55% with DCGAN's. Without spectral norm it needs a gradient penalty to stay stable: pair it with
     ``r1_gamma``. ``[B, C, R, R]`` (+ labels) -> logits ``[B]``."""
 
     def __init__(self, in_channels: int, resolution: int, base: int, max_channels: int, num_classes: int = 0):
