@@ -1,4 +1,5 @@
-"""Shared blocks: BatchNorm against torch (and across 2 processes), spectral norm, projection head, widths, the\nconvs' backward shortcuts against torch's gradients."""
+"""Shared blocks: BatchNorm against torch (and across 2 processes), spectral norm, projection head, widths, the
+convs' backward shortcuts against torch's gradients."""
 
 from __future__ import annotations
 

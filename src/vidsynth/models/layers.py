@@ -93,8 +93,10 @@ def _input_grad_subpixel(grad: Tensor, weight: Tensor) -> Tensor:
     k = k.permute(*[3 + 2 * d for d in range(dims)], 1, 0, *[2 + 2 * d for d in range(dims)])
     k = k.reshape(2**dims * cin, cout, *[2] * dims)  # [(b..., in), out, window...]
     y = (F.conv3d if dims == 3 else F.conv2d)(grad, k, padding=1)  # [N, (b..., in), u...], u = 0 .. out
+    # channels ordered (b..., in), unlike ResizeConv's (out, d...): reordering them changes oneDNN's rounding
     n, size = grad.shape[0], y.shape[2:]
-    y = y.view(n, *[2] * dims, cin, *size).permute(0, 1 + dims, *[i for d in range(dims) for i in (2 + dims + d, 1 + d)])
+    y = y.view(n, *[2] * dims, cin, *size)
+    y = y.permute(0, 1 + dims, *[i for d in range(dims) for i in (2 + dims + d, 1 + d)])
     y = y.reshape(n, cin, *[2 * s for s in size])
     return y[(slice(None), slice(None)) + (slice(1, -1),) * dims]
 
@@ -415,7 +417,8 @@ class ConvDiscriminator(nn.Module):
         return self.head(self.convs(x).flatten(1), labels)
 
 
-def deep_trunk(resolution: int, base: int, sn: bool, in_channels: int = 3, max_channels: int = 512) -> nn.Sequential:
+def deep_trunk(resolution: int, base: int, sn: bool, in_channels: int = 3,
+               max_channels: int = 512) -> nn.Sequential:
     """A stride-1 3x3 conv before each k4 s2 conv (LeakyReLU 0.2 after each), then the mean over positions:
     ``[B, C, R, R]`` -> ``[B, widths[4]]``."""
     w, layers, cin, s = widths(resolution, base, max_channels), [], in_channels, resolution
@@ -430,8 +433,8 @@ class DeepFrameDiscriminator(nn.Module):
     """A frame discriminator that learns shape fast: ``deep_trunk`` (no spectral norm, torch's default
     kaiming-uniform init instead of DCGAN's N(0, 0.02)) and a projection head. Trained as a 5-way classifier of
     Shapes frames (as ``bench/shape_probe.py --deep --no-spectral-norm``: batch 16, Adam 8e-4) this trunk reached
-    99.6% held-out accuracy in 1,000 steps with the default init, 55% with DCGAN's. Without spectral norm it needs a gradient penalty to stay stable: pair it with
-    ``r1_gamma``. ``[B, C, R, R]`` (+ labels) -> logits ``[B]``."""
+    99.6% held-out accuracy in 1,000 steps with the default init, 55% with DCGAN's. Without spectral norm it needs
+    a gradient penalty to stay stable: pair it with ``r1_gamma``. ``[B, C, R, R]`` (+ labels) -> logits ``[B]``."""
 
     def __init__(self, in_channels: int, resolution: int, base: int, max_channels: int, num_classes: int = 0):
         super().__init__()

@@ -76,8 +76,8 @@ def check_train_config(cfg: TrainConfig, device: torch.device, world: int) -> No
                         f"(bf16 measured ~45x slower than fp32); use precision=fp32")
     if cfg.precision == "bf16" and not torch.cuda.is_bf16_supported():
         raise UserError("precision=bf16 needs a GPU with native bf16 (Ampere or newer): use fp16 or fp32")
-    for key in ("steps", "batch_size", "accum", "n_critic", "r1_every", "sample_every", "checkpoint_every", "log_every",
-                "num_samples", "metric_every", "val_clips"):
+    for key in ("steps", "batch_size", "accum", "n_critic", "r1_every", "sample_every", "checkpoint_every",
+                "log_every", "num_samples", "metric_every", "val_clips"):
         if getattr(cfg, key) < 1:
             raise UserError(f"{key} must be >= 1, got {getattr(cfg, key)}")
     if cfg.batch_size % (world * cfg.accum):
