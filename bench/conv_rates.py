@@ -79,21 +79,27 @@ def main():
         step(1)
     step_ms = median(timed(lambda: step(2), args.reps)) * 1e3
 
-    print(f"{args.model} {args.resolution}^2, batch {args.batch}, 16 frames; matmul {matmul_gflops():.0f} GFLOP/s")
+    matmul = matmul_gflops()
+    print(f"{args.model} {args.resolution}^2, batch {args.batch}, 16 frames; matmul {matmul:.0f} GFLOP/s")
     print("GFLOP/s of each conv's forward and of its input and weight gradients, timed alone; calls per step "
           "(forward, input gradient, weight gradient)")
     print(f"{'input':<22}{'weight':<20}{'stride':<10}{'calls':>9}{'GFLOP':>7}{'fwd':>6}{'d in':>6}{'d w':>6}")
-    conv_ms = 0.0
+    conv_ms = conv_gflop = 0.0
     for key, forward_calls in recorder.forward.items():
         gflop, ms = conv_times(key, args.reps)
         calls = [forward_calls, sum(n for (k, mask), n in recorder.backward.items() if k == key and mask[0]),
                  sum(n for (k, mask), n in recorder.backward.items() if k == key and mask[1])]
         conv_ms += sum(n * t for n, t in zip(calls, ms))
+        conv_gflop += sum(calls) * gflop
         x_shape, w_shape, stride = key[:3]
         print(f"{list(x_shape)!s:<22}{list(w_shape)!s:<20}{list(stride)!s:<10}{'/'.join(map(str, calls)):>9}"
               f"{gflop:7.1f}" + "".join(f"{gflop / t * 1e3:6.0f}" for t in ms), flush=True)
     print(f"a training step takes {step_ms / 1e3:.2f} s; its convs, timed alone, {conv_ms / 1e3:.2f} s "
           f"({conv_ms / step_ms:.0%})")
+    # the convs are nearly all of a step's FLOPs: their own rate bounds the step's ratio in train_throughput.py
+    print(f"the convs alone: {conv_gflop:.0f} GFLOP at {conv_gflop / conv_ms * 1e3:.0f} GFLOP/s = "
+          f"{conv_gflop / conv_ms * 1e3 / matmul:.2f} of the matmul: the most a "
+          "step's ratio can reach with these kernels")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@ convs' backward shortcuts against torch's gradients."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.multiprocessing as mp
@@ -15,6 +17,7 @@ from vidsynth.models.layers import (
     ProjectionHead,
     ResizeConv,
     assert_shape,
+    channels_last,
     conv,
     spectral_norm,
     widths,
@@ -140,15 +143,19 @@ def test_assert_shape_names_the_expected_shape():
         assert_shape(torch.zeros(2, 3), [None, 4], "latents")
 
 
+@pytest.mark.parametrize("memory", ["contiguous", "channels_last"])
 @pytest.mark.parametrize("scale", [(2, 2), (2, 2, 2), (1, 2, 2)])
-def test_subpixel_resize_conv_equals_upsample_then_conv(scale):
+def test_subpixel_resize_conv_equals_upsample_then_conv(scale, memory):
     torch.manual_seed(0)
     layer = ResizeConv(5, 3, scale)
     assert layer.subpixel  # few output channels
     x = torch.randn(2, 5, *[3 + i for i in range(len(scale))], requires_grad=True)
     reference = layer.conv(F.interpolate(x, scale_factor=scale, mode="nearest"))
-    out = layer(x)
+    out = layer(x if memory == "contiguous" else channels_last(x))
     assert out.shape == reference.shape
+    # the shuffle keeps the input's memory order (the conv stacks run channels-last on the CPU)
+    last = torch.channels_last_3d if len(scale) == 3 else torch.channels_last
+    assert out.is_contiguous() if memory == "contiguous" else out.is_contiguous(memory_format=last)
     torch.testing.assert_close(out, reference, atol=1e-5, rtol=1e-5)
     grad = torch.randn_like(out)
     expected = torch.autograd.grad(reference, [x, layer.conv.weight, layer.conv.bias], grad)
@@ -187,6 +194,7 @@ class TorchConvBackward(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
+@pytest.mark.parametrize("memory", ["contiguous", "channels_last"])
 @pytest.mark.parametrize("dims, x_shape, kernel, stride, padding, shortcut", [
     (3, (2, 3, 8, 16, 16), 4, 2, 1, "input"),  # an RGB layer: sub-pixel input gradient
     (2, (3, 3, 16, 16), 4, 2, 1, "input"),
@@ -195,12 +203,12 @@ class TorchConvBackward(TorchDispatchMode):
     (3, (2, 5, 1, 8, 8), (1, 4, 4), (1, 2, 2), (0, 1, 1), "weight"),
     (3, (2, 4, 4, 10, 10), 3, 1, 1, None),  # neither: torch's backward
 ])
-def test_conv_backward_shortcuts_equal_torchs_gradients(dims, x_shape, kernel, stride, padding, shortcut):
+def test_conv_backward_shortcuts_equal_torchs_gradients(dims, x_shape, kernel, stride, padding, shortcut, memory):
     torch.manual_seed(0)
     layer = conv(dims, x_shape[1], 6, kernel, stride, padding).double()
     x = torch.randn(x_shape, dtype=torch.double, requires_grad=True)
     reference = (F.conv3d if dims == 3 else F.conv2d)(x, layer.weight, layer.bias, stride, padding)
-    out = layer(x)
+    out = layer(x if memory == "contiguous" else channels_last(x))
     torch.testing.assert_close(out, reference)
     grad, wrt = torch.randn_like(out), [x, layer.weight, layer.bias]
     recorded = TorchConvBackward()
@@ -213,3 +221,22 @@ def test_conv_backward_shortcuts_equal_torchs_gradients(dims, x_shape, kernel, s
     # second order, as R1 and WGAN-GP differentiate the input gradient's norm
     second = torch.autograd.grad(first[0].square().sum(), layer.weight)
     torch.testing.assert_close(second, torch.autograd.grad(expected[0].square().sum(), layer.weight))
+
+
+@pytest.mark.parametrize("dims, x_shape, weight_larger", [
+    (3, (2, 3, 8, 16, 16), False),
+    (2, (3, 3, 16, 16), False),
+    (3, (2, 16, 2, 8, 8), True),  # a last layer: the input, not the weight, is reordered
+    (2, (1, 16, 8, 8), True),
+])
+def test_channels_last_conv_keeps_channels_last(dims, x_shape, weight_larger):
+    """The conv stacks run channels-last on the CPU (oneDNN's float32 kernels then skip a reorder of each output
+    and input gradient); a conv keeps its input's memory order, also where it reorders the input instead of a
+    larger weight, and computes what it computes on a contiguous input."""
+    torch.manual_seed(0)
+    layer = conv(dims, x_shape[1], 6, 4, 2, 1)
+    assert (layer.weight.numel() > math.prod(x_shape)) == weight_larger
+    x = torch.randn(x_shape)
+    out = layer(channels_last(x))
+    assert out.is_contiguous(memory_format=torch.channels_last_3d if dims == 3 else torch.channels_last)
+    torch.testing.assert_close(out, layer(x), atol=1e-5, rtol=1e-5)
