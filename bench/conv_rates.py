@@ -15,10 +15,12 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from train_throughput import build, matmul_gflops, median, timed
 
+from vidsynth.models.layers import channels_last
+
 
 class RecordConvs(TorchDispatchMode):
-    """Counts the convolutions a step runs, by shape: ``forward[key]`` calls of aten.convolution and
-    ``backward[key, (input gradient?, weight gradient?)]`` calls of aten.convolution_backward."""
+    """Counts the convolutions a step runs, by shape and memory order of the input: ``forward[key]`` calls of
+    aten.convolution and ``backward[key, (input gradient?, weight gradient?)]`` calls of aten.convolution_backward."""
 
     def __init__(self):
         super().__init__()
@@ -28,11 +30,11 @@ class RecordConvs(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         if func is torch.ops.aten.convolution.default:
             x, w, _, *conv_args = args
-            key = (tuple(x.shape), tuple(w.shape), *map(_hashable, conv_args))
+            key = (tuple(x.shape), tuple(w.shape), *map(_hashable, conv_args), not x.is_contiguous())
             self.forward[key] = self.forward.get(key, 0) + 1
         elif func is torch.ops.aten.convolution_backward.default:
             _, x, w, _, *conv_args, mask = args
-            key = (tuple(x.shape), tuple(w.shape), *map(_hashable, conv_args)), (mask[0], mask[1])
+            key = (tuple(x.shape), tuple(w.shape), *map(_hashable, conv_args), not x.is_contiguous()), (mask[0], mask[1])
             self.backward[key] = self.backward.get(key, 0) + 1
         return func(*args, **(kwargs or {}))
 
@@ -43,9 +45,11 @@ def _hashable(value):
 
 def conv_times(key: tuple, reps: int) -> tuple[float, list[float]]:
     """GFLOP of one forward of the conv ``key`` and the milliseconds of its forward, input gradient and weight
-    gradient (each backward pass does the forward's multiply-adds), timed alone on random tensors."""
-    x_shape, w_shape, *conv_args = key
+    gradient (each backward pass does the forward's multiply-adds), timed alone on random tensors in the step's
+    memory order (the models' channels-last activations)."""
+    x_shape, w_shape, *conv_args, last = key
     x, w = torch.randn(x_shape), torch.randn(w_shape) * 0.02
+    x = channels_last(x) if last else x
     y = torch.ops.aten.convolution(x, w, None, *conv_args)
     grad = torch.randn_like(y)
     transposed = conv_args[3]
@@ -83,7 +87,8 @@ def main():
     print(f"{args.model} {args.resolution}^2, batch {args.batch}, 16 frames; matmul {matmul:.0f} GFLOP/s")
     print("GFLOP/s of each conv's forward and of its input and weight gradients, timed alone; calls per step "
           "(forward, input gradient, weight gradient)")
-    print(f"{'input':<22}{'weight':<20}{'stride':<10}{'calls':>9}{'GFLOP':>7}{'fwd':>6}{'d in':>6}{'d w':>6}")
+    print(f"{'input (cl: channels-last)':<26}{'weight':<20}{'stride':<10}{'calls':>9}{'GFLOP':>7}{'fwd':>6}{'d in':>6}"
+          f"{'d w':>6}")
     conv_ms = conv_gflop = 0.0
     for key, forward_calls in recorder.forward.items():
         gflop, ms = conv_times(key, args.reps)
@@ -91,8 +96,8 @@ def main():
                  sum(n for (k, mask), n in recorder.backward.items() if k == key and mask[1])]
         conv_ms += sum(n * t for n, t in zip(calls, ms))
         conv_gflop += sum(calls) * gflop
-        x_shape, w_shape, stride = key[:3]
-        print(f"{list(x_shape)!s:<22}{list(w_shape)!s:<20}{list(stride)!s:<10}{'/'.join(map(str, calls)):>9}"
+        x_shape, w_shape, stride, last = *key[:3], key[-1]
+        print(f"{str(list(x_shape)) + (' cl' if last else ''):<26}{list(w_shape)!s:<20}{list(stride)!s:<10}{'/'.join(map(str, calls)):>9}"
               f"{gflop:7.1f}" + "".join(f"{gflop / t * 1e3:6.0f}" for t in ms), flush=True)
     print(f"a training step takes {step_ms / 1e3:.2f} s; its convs, timed alone, {conv_ms / 1e3:.2f} s "
           f"({conv_ms / step_ms:.0%})")
