@@ -30,13 +30,18 @@ class RecordConvs(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         if func is torch.ops.aten.convolution.default:
             x, w, _, *conv_args = args
-            key = (tuple(x.shape), tuple(w.shape), *map(_hashable, conv_args), not x.is_contiguous())
+            key = _key(x, w, conv_args)
             self.forward[key] = self.forward.get(key, 0) + 1
         elif func is torch.ops.aten.convolution_backward.default:
             _, x, w, _, *conv_args, mask = args
-            key = (tuple(x.shape), tuple(w.shape), *map(_hashable, conv_args), not x.is_contiguous()), (mask[0], mask[1])
+            key = _key(x, w, conv_args), (mask[0], mask[1])
             self.backward[key] = self.backward.get(key, 0) + 1
         return func(*args, **(kwargs or {}))
+
+
+def _key(x: torch.Tensor, w: torch.Tensor, conv_args: list) -> tuple:
+    """(input shape, weight shape, conv arguments..., whether the input is channels-last)"""
+    return (tuple(x.shape), tuple(w.shape), *map(_hashable, conv_args), not x.is_contiguous())
 
 
 def _hashable(value):
@@ -97,14 +102,15 @@ def main():
         conv_ms += sum(n * t for n, t in zip(calls, ms))
         conv_gflop += sum(calls) * gflop
         x_shape, w_shape, stride, last = *key[:3], key[-1]
-        print(f"{str(list(x_shape)) + (' cl' if last else ''):<26}{list(w_shape)!s:<20}{list(stride)!s:<10}{'/'.join(map(str, calls)):>9}"
+        x_text = str(list(x_shape)) + (" cl" if last else "")
+        print(f"{x_text:<26}{list(w_shape)!s:<20}{list(stride)!s:<10}{'/'.join(map(str, calls)):>9}"
               f"{gflop:7.1f}" + "".join(f"{gflop / t * 1e3:6.0f}" for t in ms), flush=True)
     print(f"a training step takes {step_ms / 1e3:.2f} s; its convs, timed alone, {conv_ms / 1e3:.2f} s "
           f"({conv_ms / step_ms:.0%})")
     # the convs are nearly all of a step's FLOPs: their own rate bounds the step's ratio in train_throughput.py
     print(f"the convs alone: {conv_gflop:.0f} GFLOP at {conv_gflop / conv_ms * 1e3:.0f} GFLOP/s = "
-          f"{conv_gflop / conv_ms * 1e3 / matmul:.2f} of the matmul: the most a "
-          "step's ratio can reach with these kernels")
+          f"{conv_gflop / conv_ms * 1e3 / matmul:.2f} of the matmul: the most a step's ratio can reach with these "
+          "kernels")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """Shared blocks: BatchNorm against torch (and across 2 processes), spectral norm, projection head, widths, the
-convs' backward shortcuts against torch's gradients."""
+convs' backward shortcuts against torch's gradients, channels-last convs."""
 
 from __future__ import annotations
 
