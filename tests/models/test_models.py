@@ -311,6 +311,7 @@ def test_input_shapes_are_checked():
     (dict(g_channels=0), "g_channels"),
     (dict(num_frames=0), "num_frames"),
     (dict(name="mocogan", image_frames=9), "image_frames"),
+    (dict(name="mocogan", two_stream=True), "two_stream=true is a vgan option"),
 ])
 def test_build_model_rejects_bad_configs_with_one_line(overrides, message):
     with pytest.raises(UserError, match=message) as err:
