@@ -132,15 +132,14 @@ class _ConvFunction(torch.autograd.Function):
         # again for the input gradient): where the weight is the larger (a discriminator's last layer, vgan G's
         # first stage) the input is reordered instead, and the output goes back to channels-last
         fmt = _channels_last_format(x)
-        if weight.numel() > x.numel() and not x.is_contiguous() and x.is_contiguous(memory_format=fmt):
+        reorder_input = weight.numel() > x.numel() and not x.is_contiguous() and x.is_contiguous(memory_format=fmt)
+        if reorder_input:
             x = x.contiguous()
-        else:
-            fmt = None
         ctx.save_for_backward(x, weight)
         ctx.stride, ctx.padding, ctx.has_bias = stride, padding, bias is not None
         dims = x.dim() - 2
         y = torch.ops.aten.convolution(x, weight, bias, stride, padding, (1,) * dims, False, (0,) * dims, 1)
-        return y if fmt is None else y.contiguous(memory_format=fmt)
+        return y.contiguous(memory_format=fmt) if reorder_input else y
 
     @staticmethod
     def backward(ctx, grad: Tensor):
