@@ -26,7 +26,9 @@ def flag(option: str | None) -> dict:
 
 def tiny(name: str, resolution: int = 32, num_classes: int = 0, **kw) -> ModelConfig:
     values = dict(name=name, resolution=resolution, num_frames=8, num_classes=num_classes,
-                  z_dim=16, motion_dim=8, g_channels=8, d_channels=8, max_channels=64, image_frames=2)
+                  z_dim=16, g_channels=8, d_channels=8, max_channels=64)
+    if name == "mocogan":
+        values.update(motion_dim=8, image_frames=2)
     return ModelConfig(**{**values, **kw})
 
 
@@ -212,11 +214,23 @@ def test_mocogan_layered_pastes_one_sprite_at_each_frames_position_over_a_static
         assert abs(x - centre[b, t, 0]) < 0.75 and abs(y - centre[b, t, 1]) < 0.75, (b, t)
 
 
-def test_layered_and_image_d_are_mocogan_options():
-    with pytest.raises(UserError, match="two_stream"):
-        build(name="vgan", layered=True)
-    with pytest.raises(UserError, match="image_d=deep is a mocogan option"):
-        build(name="vgan", image_d="deep")
+@pytest.mark.parametrize("name,overrides,message", [
+    ("vgan", dict(layered=True), "layered=true is a mocogan option .* set two_stream=true"),
+    ("vgan", dict(image_d="deep"), "image_d=deep is a mocogan option .* only a video discriminator"),
+    ("mocogan", dict(two_stream=True), "two_stream=true is a vgan option .* set layered=true"),
+    ("vae", dict(image_frames=2), "image_frames=2 is a mocogan option that vae does not read: remove it or use "
+                                  "model mocogan"),
+    ("completion", dict(latent="grid"), "latent=grid is a vae option"),
+    ("vgan", dict(latent_channels=4), "latent_channels=4 is a vae / completion option .* model vae or completion"),
+    ("mocogan", dict(task="inpaint"), "task=inpaint is a completion option"),
+])
+def test_family_options_are_rejected_for_other_families(name, overrides, message):
+    with pytest.raises(UserError, match=message) as err:
+        build_model(tiny(name=name, **overrides))
+    assert "\n" not in str(err.value)
+
+
+def test_image_d_value_is_checked():
     with pytest.raises(UserError, match="image_d='wide': use strided or deep"):
         build(name="mocogan", image_d="wide")
 
@@ -311,7 +325,6 @@ def test_input_shapes_are_checked():
     (dict(g_channels=0), "g_channels"),
     (dict(num_frames=0), "num_frames"),
     (dict(name="mocogan", image_frames=9), "image_frames"),
-    (dict(name="mocogan", two_stream=True), "two_stream=true is a vgan option"),
 ])
 def test_build_model_rejects_bad_configs_with_one_line(overrides, message):
     with pytest.raises(UserError, match=message) as err:

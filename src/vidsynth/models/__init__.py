@@ -7,7 +7,7 @@ The training objective sums the GAN loss over ``GANModels.discriminators``, so i
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from torch import nn
 
@@ -41,10 +41,29 @@ def register_model(name: str):
     return deco
 
 
+# options only some families read: set for another family they would be silently ignored, so they are rejected
+FAMILY_OPTIONS = {"two_stream": ("vgan",), "layered": ("mocogan",), "image_frames": ("mocogan",),
+                  "image_d": ("mocogan",), "motion_dim": ("mocogan",), "latent": ("vae",),
+                  "latent_channels": ("vae", "completion"), "task": ("completion",), "context": ("completion",),
+                  "keyframe_stride": ("completion",), "stochastic": ("completion",)}
+# where a family has its own option for what the user probably wanted
+FAMILY_HINTS = {("vgan", "layered"): "for vgan's foreground/background generator set two_stream=true",
+                ("mocogan", "two_stream"): "for mocogan's background + moving sprite generator set layered=true",
+                ("vgan", "image_d"): "vgan has only a video discriminator"}
+
+
 def check_config(cfg: ModelConfig) -> ModelConfig:
     """Reject model settings no family can build, with one line that says what to do."""
     if cfg.name not in MODELS:
         raise UserError(f"unknown model {cfg.name!r}: use one of {', '.join(sorted(MODELS))}")
+    for field in fields(ModelConfig):
+        families = FAMILY_OPTIONS.get(field.name, (cfg.name,))
+        value = getattr(cfg, field.name)
+        if cfg.name not in families and value != field.default:
+            hint = FAMILY_HINTS.get((cfg.name, field.name), f"remove it or use model {' or '.join(families)}")
+            value = str(value).lower() if isinstance(value, bool) else value  # as typed on the command line
+            raise UserError(f"{field.name}={value} is a {' / '.join(families)} option that {cfg.name} does not read: "
+                            f"{hint}")
     if cfg.resolution not in RESOLUTIONS:
         raise UserError(f"resolution={cfg.resolution} is not supported by the GAN models: set the data resolution "
                         f"to one of {', '.join(map(str, RESOLUTIONS))}")

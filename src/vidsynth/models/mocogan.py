@@ -176,9 +176,6 @@ class ImageDiscriminator(nn.Module):
 
 @register_model("mocogan")
 def build(cfg: ModelConfig) -> GANModels:
-    if cfg.two_stream:
-        raise UserError("two_stream=true is a vgan option: for mocogan's background + moving sprite generator set "
-                        "layered=true")
     if cfg.image_frames > cfg.num_frames:
         raise UserError(f"mocogan: image_frames={cfg.image_frames} exceeds num_frames={cfg.num_frames}: "
                         f"set image_frames <= {cfg.num_frames}")

@@ -71,9 +71,4 @@ class VideoGenerator(Generator):
 @register_model("vgan")
 def build(cfg: ModelConfig) -> GANModels:
     check_frames(cfg.num_frames)
-    if cfg.layered:
-        raise UserError("layered=true is a mocogan option: for vgan's foreground/background generator set "
-                        "two_stream=true")
-    if cfg.image_d != "strided":
-        raise UserError(f"image_d={cfg.image_d} is a mocogan option: vgan has only a video discriminator")
     return GANModels(VideoGenerator(cfg), {"video": VideoDiscriminator(cfg)})
