@@ -20,13 +20,15 @@ from vidsynth.training.checkpoint import list_checkpoints, load_checkpoint, save
 from vidsynth.training.loop import RunConfig, train
 
 
-TINY_MODEL = dict(z_dim=16, g_channels=8, d_channels=8, max_channels=32)
-TINY_MOCOGAN = dict(motion_dim=4, image_frames=2)
+def tiny_model(model: str) -> dict:
+    """Small widths for ``model`` (mocogan-only options only for mocogan: other families reject them)."""
+    return dict(z_dim=16, g_channels=8, d_channels=8, max_channels=32,
+                **(dict(motion_dim=4, image_frames=2) if model == "mocogan" else {}))
 
 
 def tiny(model="mocogan", steps=4, data=None, **train_opts) -> RunConfig:
     data = data or DataConfig(name="shapes", resolution=32, num_frames=8, length=64)
-    model_cfg = ModelConfig(name=model, **TINY_MODEL, **(TINY_MOCOGAN if model == "mocogan" else {}))
+    model_cfg = ModelConfig(name=model, **tiny_model(model))
     opts = dict(steps=steps, batch_size=4, sample_every=1000, checkpoint_every=1000, log_every=1, num_samples=2)
     return RunConfig(data, model_cfg, TrainConfig(**{**opts, **train_opts}))
 
@@ -130,10 +132,9 @@ def test_two_processes_equal_one_process(tmp_path, model):
     if model == "completion":
         cfg.model = dataclasses.replace(cfg.model, task="inpaint")
     single = train(cfg, outdir=tmp_path / "one", progress=False)
-    model_opts = {**TINY_MODEL, **(TINY_MOCOGAN if model == "mocogan" else {})}
     overrides = ["data.name=shapes", "resolution=32", "num_frames=8", "length=64", "steps=3", "batch_size=4",
                  "checkpoint_every=3", "sample_every=2", "log_every=1", "num_samples=2",
-                 *(f"{k}={v}" for k, v in model_opts.items()), *extra]
+                 *(f"{k}={v}" for k, v in tiny_model(model).items()), *extra]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "VIDSYNTH_CACHE": str(tmp_path / "cache")}
     out = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                           "-m", "vidsynth.train", *overrides, "--model", model, "--outdir", str(tmp_path / "two")],

@@ -53,13 +53,13 @@ FAMILY_HINTS = {("vgan", "layered"): "for vgan's foreground/background generator
 
 
 def check_config(cfg: ModelConfig) -> ModelConfig:
-    """Reject model settings no family can build, with one line that says what to do."""
+    """Reject model settings no family can build, or that ``cfg.name``'s family would ignore, with one line that
+    says what to do."""
     if cfg.name not in MODELS:
         raise UserError(f"unknown model {cfg.name!r}: use one of {', '.join(sorted(MODELS))}")
     for field in fields(ModelConfig):
-        families = FAMILY_OPTIONS.get(field.name, (cfg.name,))
-        value = getattr(cfg, field.name)
-        if cfg.name not in families and value != field.default:
+        families, value = FAMILY_OPTIONS.get(field.name), getattr(cfg, field.name)
+        if families is not None and cfg.name not in families and value != field.default:
             hint = FAMILY_HINTS.get((cfg.name, field.name), f"remove it or use model {' or '.join(families)}")
             value = str(value).lower() if isinstance(value, bool) else value  # as typed on the command line
             raise UserError(f"{field.name}={value} is a {' / '.join(families)} option that {cfg.name} does not read: "
