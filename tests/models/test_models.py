@@ -218,8 +218,7 @@ def test_mocogan_layered_pastes_one_sprite_at_each_frames_position_over_a_static
     ("vgan", dict(layered=True), "layered=true is a mocogan option .* set two_stream=true"),
     ("vgan", dict(image_d="deep"), "image_d=deep is a mocogan option .* only a video discriminator"),
     ("mocogan", dict(two_stream=True), "two_stream=true is a vgan option .* set layered=true"),
-    ("vae", dict(image_frames=2), "image_frames=2 is a mocogan option that vae does not read: remove it or use "
-                                  "model mocogan"),
+    ("vae", dict(image_frames=2), "image_frames=2 is a mocogan option that vae does not read: remove it or use model"),
     ("completion", dict(latent="grid"), "latent=grid is a vae option"),
     ("vgan", dict(latent_channels=4), "latent_channels=4 is a vae / completion option .* model vae or completion"),
     ("mocogan", dict(task="inpaint"), "task=inpaint is a completion option"),
