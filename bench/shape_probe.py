@@ -11,8 +11,9 @@ to draw one: this is the probe behind the README's note on why the quick preset'
 that sees shape (``--deep``: a stride-1 3x3 conv before each strided conv, a head on the features averaged over
 positions, no spectral norm: 99% of held-out frames after 2,000-3,000 steps, 40 s), then classifies every frame of
 each model's samples and prints the share in the class it was sampled for (chance 20%), the share the judge is sure
-about (next to the share for held-out real frames) and the share agreeing with its clip's most frequent prediction:
-numbers for "are the shapes recognisable".
+about (next to the share for held-out real frames), the share agreeing with its clip's most frequent prediction,
+and the share of frames that show a sprite at all and, of those, the share in class (the judge never saw an empty
+frame and calls one a triangle): numbers for "are the shapes recognisable".
 """
 
 from __future__ import annotations
@@ -63,6 +64,15 @@ def predict(net: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor
     return predicted, probability
 
 
+def sprite_visible(x: torch.Tensor, min_pixels: int = 8, off: float = 0.3) -> torch.Tensor:
+    """Whether each frame ``[N, C, R, R]`` in [-1, 1] shows an object: at least ``min_pixels`` pixels differ from
+    the frame's median colour (its background: a Shapes sprite covers well under half the frame) by more than
+    ``off`` in some channel. The judge never saw an empty frame, so its class for one is arbitrary: a generator
+    that hid one class's sprite would score as drawing that class."""
+    background = x.flatten(2).median(2).values[:, :, None, None]
+    return ((x - background).abs().amax(1) > off).flatten(1).sum(1) >= min_pixels
+
+
 def load(path: str) -> nn.Module:
     """The generator of a class-conditional Shapes run or export at ``path``; a one-line exit otherwise."""
     try:
@@ -75,25 +85,33 @@ def load(path: str) -> nn.Module:
 
 
 def judge(net: nn.Module, path: str, generator: nn.Module, per_class: int, names: list[str],
-          real_sure: float) -> None:
+          real_sure: float, real_visible: float) -> None:
     """Print how ``net`` classifies the frames of ``per_class`` samples per class of the model at ``path``: the
     share in their sampled class, the share it is sure about (p > 0.9; ``real_sure`` for held-out real frames) and
     the share agreeing with their clip's most frequent prediction (a sprite keeps its shape over a clip). A model
-    that draws shapes but ignores the class scores chance on the first and high on the others."""
+    that draws shapes but ignores the class scores chance on the first and high on the others. Then the share of
+    frames with a visible sprite (``sprite_visible``; ``real_visible`` for real frames) and the share in class
+    among those, overall and per class."""
     labels = [c for c in range(generator.num_classes) for _ in range(per_class)]
     videos = sample_seeds(generator, list(range(len(labels))), labels)  # [N, C, T, R, R]
     t = videos.shape[2]
-    predicted, probability = predict(net, videos.transpose(1, 2).flatten(0, 1))
+    x = videos.transpose(1, 2).flatten(0, 1)
+    predicted, probability = predict(net, x)
+    visible = sprite_visible(x)
     y = torch.tensor(labels).repeat_interleave(t)
     majority = predicted.view(-1, t).mode(1).values.repeat_interleave(t)
     print(f"judged {path}: {len(labels)} samples x {t} frames: in their sampled class "
           f"{float((predicted == y).float().mean()):.1%} (chance {1 / len(names):.0%}); sure (p > 0.9) "
           f"{float((probability > 0.9).float().mean()):.1%} (held-out real frames {real_sure:.1%}); agreeing with "
-          f"their clip's majority {float((predicted == majority).float().mean()):.1%}")
+          f"their clip's majority {float((predicted == majority).float().mean()):.1%}; a visible sprite "
+          f"{float(visible.float().mean()):.1%} (real frames {real_visible:.1%}), of those in their sampled class "
+          f"{float((predicted == y)[visible].float().mean()):.1%}")
     for c, name in enumerate(names):
         counts = torch.bincount(predicted[y == c], minlength=len(names))
         spread = ", ".join(f"{n} {int(k)}" for n, k in zip(names, counts) if k)
-        print(f"  sampled as {name:<9} predicted: {spread}")
+        shown = visible[y == c]
+        print(f"  sampled as {name:<9} predicted: {spread}; visible {float(shown.float().mean()):.0%}, of those "
+              f"in class {float((predicted[y == c] == c)[shown].float().mean()):.0%}")
 
 
 def main() -> None:
@@ -143,8 +161,9 @@ def main() -> None:
     net.eval()
     if generators:
         real_sure = float((predict(net, test_x)[1] > 0.9).float().mean())
+        real_visible = float(sprite_visible(test_x).float().mean())
     for path, generator in generators.items():
-        judge(net, path, generator, args.per_class, dataset.class_names, real_sure)
+        judge(net, path, generator, args.per_class, dataset.class_names, real_sure, real_visible)
 
 
 if __name__ == "__main__":
