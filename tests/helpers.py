@@ -9,6 +9,13 @@ import numpy as np
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
+def read_by(family: str, **options) -> dict:
+    """``options`` without those that only other model families read (``check_config`` rejects them), so one
+    table of small test settings serves every family."""
+    from vidsynth.models import FAMILY_OPTIONS
+    return {k: v for k, v in options.items() if family in FAMILY_OPTIONS.get(k, (family,))}
+
+
 def moving_frames(num_frames: int, height: int = 32, width: int = 40, seed: int = 0) -> np.ndarray:
     """uint8 [T, H, W, 3]: a bright square sliding right over a coloured ramp; frame t is distinguishable."""
     rng = np.random.default_rng(seed)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers import read_by
 
 from vidsynth.config import ModelConfig
 from vidsynth.errors import UserError
@@ -25,10 +26,8 @@ def flag(option: str | None) -> dict:
 
 
 def tiny(name: str, resolution: int = 32, num_classes: int = 0, **kw) -> ModelConfig:
-    values = dict(name=name, resolution=resolution, num_frames=8, num_classes=num_classes,
-                  z_dim=16, g_channels=8, d_channels=8, max_channels=64)
-    if name == "mocogan":
-        values.update(motion_dim=8, image_frames=2)
+    values = read_by(name, name=name, resolution=resolution, num_frames=8, num_classes=num_classes, z_dim=16,
+                     motion_dim=8, g_channels=8, d_channels=8, max_channels=64, image_frames=2)
     return ModelConfig(**{**values, **kw})
 
 

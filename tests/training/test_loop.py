@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import read_by
 
 from vidsynth.config import DataConfig, ModelConfig, TrainConfig
 from vidsynth.errors import UserError
@@ -21,9 +22,8 @@ from vidsynth.training.loop import RunConfig, train
 
 
 def tiny_model(model: str) -> dict:
-    """Small widths for ``model`` (mocogan-only options only for mocogan: other families reject them)."""
-    return dict(z_dim=16, g_channels=8, d_channels=8, max_channels=32,
-                **(dict(motion_dim=4, image_frames=2) if model == "mocogan" else {}))
+    """Small widths for ``model``."""
+    return read_by(model, z_dim=16, motion_dim=4, g_channels=8, d_channels=8, max_channels=32, image_frames=2)
 
 
 def tiny(model="mocogan", steps=4, data=None, **train_opts) -> RunConfig:
