@@ -1,6 +1,7 @@
 """The rate of every convolution of one training step, each timed alone: forward, gradient of the input and
 gradient of the weight in GFLOP/s, next to a float32 matmul measured in the same run. Shows whether a step is
-slow in its convs or around them (bench/train_throughput.py times whole steps).
+slow in its convs or around them (bench/train_throughput.py times whole steps), and how long the rest of the step
+may take for train_throughput.py's goal of 0.9 of the matmul.
 
     .venv/bin/python bench/conv_rates.py --model vgan --resolution 64
     .venv/bin/python bench/conv_rates.py --model mocogan --resolution 64 --batch 16
@@ -13,6 +14,7 @@ import math
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import FlopCounterMode
 from train_throughput import build, matmul_gflops, median, timed
 
 from vidsynth.models.layers import channels_last
@@ -84,7 +86,7 @@ def main():
     def step(i):
         objective.train_step(lambda: (batch["video"], batch["label"]), i)
     step(0)  # warm-up
-    with recorder:
+    with recorder, FlopCounterMode(display=False) as counter:
         step(1)
     step_ms = median(timed(lambda: step(2), args.reps)) * 1e3
 
@@ -111,6 +113,10 @@ def main():
     print(f"the convs alone: {conv_gflop:.0f} GFLOP at {conv_gflop / conv_ms * 1e3:.0f} GFLOP/s = "
           f"{conv_gflop / conv_ms * 1e3 / matmul:.2f} of the matmul: the most a step's ratio can reach with these "
           "kernels")
+    # what the step may spend outside its convs for train_throughput.py's 0.9 goal, against what it spends
+    budget_ms = counter.get_total_flops() / 1e9 / (0.9 * matmul) * 1e3 - conv_ms
+    print(f"for 0.9 of the matmul the rest of the step (memory-bound passes, optimizer, Python) must fit in "
+          f"{budget_ms / 1e3:.2f} s ({budget_ms / step_ms:.0%} of it); it takes {(step_ms - conv_ms) / 1e3:.2f} s")
 
 
 if __name__ == "__main__":
