@@ -16,6 +16,7 @@ from vidsynth.models.layers import (
     BatchNorm,
     ProjectionHead,
     ResizeConv,
+    _channels_last_format,
     assert_shape,
     channels_last,
     conv,
@@ -154,8 +155,8 @@ def test_subpixel_resize_conv_equals_upsample_then_conv(scale, memory):
     out = layer(x if memory == "contiguous" else channels_last(x))
     assert out.shape == reference.shape
     # the shuffle keeps the input's memory order (the conv stacks run channels-last on the CPU)
-    last = torch.channels_last_3d if len(scale) == 3 else torch.channels_last
-    assert out.is_contiguous() if memory == "contiguous" else out.is_contiguous(memory_format=last)
+    assert out.is_contiguous(memory_format=torch.contiguous_format if memory == "contiguous"
+                             else _channels_last_format(out))
     torch.testing.assert_close(out, reference, atol=1e-5, rtol=1e-5)
     grad = torch.randn_like(out)
     expected = torch.autograd.grad(reference, [x, layer.conv.weight, layer.conv.bias], grad)
@@ -238,5 +239,5 @@ def test_channels_last_conv_keeps_channels_last(dims, x_shape, weight_larger):
     assert (layer.weight.numel() > math.prod(x_shape)) == weight_larger
     x = torch.randn(x_shape)
     out = layer(channels_last(x))
-    assert out.is_contiguous(memory_format=torch.channels_last_3d if dims == 3 else torch.channels_last)
+    assert out.is_contiguous(memory_format=_channels_last_format(out))
     torch.testing.assert_close(out, layer(x), atol=1e-5, rtol=1e-5)
