@@ -84,7 +84,7 @@ def main():
     recorder = RecordConvs()
 
     def step(i):
-        objective.train_step(lambda: (batch["video"], batch["label"]), i)
+        objective.train_step(lambda: batch, i)
     step(0)  # warm-up
     with recorder, FlopCounterMode(display=False) as counter:
         step(1)

@@ -26,9 +26,9 @@ from vidsynth.data import build_dataset, make_loader
 from vidsynth.io import save_videos
 from vidsynth.metrics import psnr, ssim
 from vidsynth.tasks import predict
-from vidsynth.training import build_objective
+from vidsynth.training import RunConfig
+from vidsynth.training.families import FORMAT_VERSION
 from vidsynth.training.distributed import keep_freed_memory_mapped
-from vidsynth.training.loop import RunConfig
 
 PRESET = Path(__file__).resolve().parents[1] / "src" / "vidsynth" / "configs" / "mmnist-predict.json"
 VARIANTS = {  # (model overrides, train overrides) of the preset
@@ -68,7 +68,7 @@ def main():
     keep_freed_memory_mapped()
     preset = json.loads(PRESET.read_text())
     preset.pop("description")
-    base = RunConfig.from_dict(preset)
+    base = RunConfig.from_dict({**preset, "format_version": FORMAT_VERSION})
     if args.root:
         base.data = dataclasses.replace(base.data, root=args.root)
     if args.batch_size:
@@ -89,18 +89,19 @@ def main():
         model_cfg = dataclasses.replace(base.model, resolution=train_set.resolution, num_frames=train_set.num_frames,
                                         num_classes=0, **model_overrides)
         torch.manual_seed(cfg.seed)
-        objective = build_objective(model_cfg, cfg, torch.device("cpu"))
+        family = base.family
+        objective = family.objective(family, model_cfg.check(), cfg.check(), torch.device("cpu"))
         batches = iter(make_loader(train_set, cfg.batch_size, seed=cfg.seed))
         step, start = 0, time.perf_counter()
         while time.perf_counter() - start < args.minutes * 60:
-            stats = objective.train_step(lambda: (next(batches)["video"], None), step)
+            stats = objective.train_step(lambda: next(batches), step)
             step += 1
             if step % 50 == 0:
                 print(f"  {name} step {step} " + " ".join(f"{k}={v:.4f}" for k, v in stats.items()) +
                       f" {time.perf_counter() - start:.0f}s", flush=True)
         used = time.perf_counter() - start
         t0 = time.perf_counter()
-        *scores, preds = evaluate(objective.sampler, test, context)
+        *scores, preds = evaluate(objective.sampler(), test, context)
         results[name] = scores
         if args.out:
             rows = torch.stack([v for i in range(4) for v in (preds[i], test[i])])

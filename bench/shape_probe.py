@@ -33,8 +33,8 @@ from vidsynth.models.layers import (
     spectral_norm,
     widths,
 )
-from vidsynth.pretrained import load_sampler
-from vidsynth.sampling import sample_seeds
+from vidsynth.models.sampler import Sampler
+from vidsynth.pretrained import load as load_model
 
 
 def frames(dataset, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -73,15 +73,15 @@ def sprite_visible(x: torch.Tensor, min_pixels: int = 8, off: float = 0.3) -> to
     return ((x - background).abs().amax(1) > off).flatten(1).sum(1) >= min_pixels
 
 
-def load(path: str) -> nn.Module:
-    """The generator of a class-conditional Shapes run or export at ``path``; a one-line exit otherwise."""
+def load(path: str) -> Sampler:
+    """The sampler of a class-conditional Shapes run or export at ``path``; a one-line exit otherwise."""
     try:
-        generator, cfg = load_sampler(path)
+        sampler = load_model(path)
     except UserError as e:
         raise SystemExit(f"--judge: {e}") from None
-    if cfg["data"]["name"] != "shapes" or not generator.num_classes:
+    if not sampler.generates or sampler.data.name != "shapes" or not sampler.num_classes:
         raise SystemExit(f"--judge {path}: needs a class-conditional model trained on shapes")
-    return generator
+    return sampler
 
 
 def judge(net: nn.Module, path: str, generator: nn.Module, per_class: int, names: list[str],
@@ -93,7 +93,7 @@ def judge(net: nn.Module, path: str, generator: nn.Module, per_class: int, names
     frames with a visible sprite (``sprite_visible``; ``real_visible`` for real frames) and the share in class
     among those, overall and per class."""
     labels = [c for c in range(generator.num_classes) for _ in range(per_class)]
-    videos = sample_seeds(generator, list(range(len(labels))), labels)  # [N, C, T, R, R]
+    videos = generator.sample(list(range(len(labels))), labels)  # [N, C, T, R, R]
     t = videos.shape[2]
     x = videos.transpose(1, 2).flatten(0, 1)
     predicted, probability = predict(net, x)

@@ -47,14 +47,14 @@ def matmul_gflops(n: int = 2048, reps: int = 10) -> float:
 def build(model: str, resolution: int, batch: int, upsample: str):
     """(the training objective the benches time: default widths, 16 frames, CPU; a loader of Shapes clips at
     ``resolution``)."""
-    from vidsynth.config import ModelConfig, TrainConfig
     from vidsynth.data import build_dataset, make_loader
-    from vidsynth.training import build_objective
+    from vidsynth.training import get_family, model_config, train_config
     data = build_dataset(name="shapes", resolution=resolution, num_frames=16)
-    cfg = ModelConfig(name=model, resolution=resolution, num_frames=16, num_classes=data.num_classes,
-                      upsample=upsample)
+    cfg = model_config(model, resolution=resolution, num_frames=16, num_classes=data.num_classes, upsample=upsample)
+    family = get_family(model)
     torch.manual_seed(0)
-    return build_objective(cfg, TrainConfig(batch_size=batch), torch.device("cpu")), make_loader(data, batch)
+    objective = family.objective(family, cfg.check(), train_config(model, batch_size=batch), torch.device("cpu"))
+    return objective, make_loader(data, batch)
 
 
 def one(model: str, resolution: int, steps: int, batch: int, upsample: str, malloc: str) -> dict:
@@ -68,8 +68,7 @@ def one(model: str, resolution: int, steps: int, batch: int, upsample: str, mall
     batches = iter(loader)
 
     def next_batch():
-        b = next(batches)
-        return b["video"], b["label"]
+        return next(batches)
     objective.train_step(next_batch, 0)  # warm-up
     with FlopCounterMode(display=False) as counter:
         objective.train_step(next_batch, 1)

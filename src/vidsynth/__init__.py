@@ -17,6 +17,7 @@ _start_threads()
 
 
 def load_pretrained(model_dir, device="cpu"):
-    """An exported generator (``vidsynth export``): ``load_pretrained(dir).sample(4)`` -> [4, 3, T, H, W]."""
-    from vidsynth.pretrained import load_pretrained as _load
+    """An exported model (``vidsynth export``) as its family's sampler: ``load_pretrained(dir).sample([0, 1, 2])``
+    -> ``[3, C, T, H, W]`` in [-1, 1], seed k the same video alone or in a batch."""
+    from vidsynth.pretrained import load_pretrained as _load  # here, so `import vidsynth` stays light
     return _load(model_dir, device)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from vidsynth.config import DataConfig, ModelConfig, TrainConfig, from_dict, parse_overrides
+from vidsynth.config import DataConfig, ModelConfig, parse_overrides
 from vidsynth.errors import UserError
 
 OPTIONS_HELP = "Dataset options as key=value (see `vidsynth datasets`)."
@@ -112,32 +112,44 @@ def show(dataset, options, out, num, fps):
 
 
 PRESETS = Path(__file__).parent / "configs"
-SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
-# train settings that may change on --resume (they do not change the math of the run)
+SECTIONS = ("data", "model", "train")
 DATA_DECIDES = {"resolution", "num_frames", "num_classes", "channels"}  # model sizes the dataset decides
-RESUMABLE = {"steps", "sample_every", "checkpoint_every", "log_every", "keep_checkpoints", "num_workers", "device",
-             "metrics", "metric_every"}
+# train settings that may change on --resume (they do not change the math of the run)
+RESUMABLE = {"steps", "minutes", "sample_every", "checkpoint_every", "log_every", "keep_checkpoints", "num_workers",
+             "device", "metrics", "metric_every"}
 
 
-def _split_overrides(items) -> dict[str, list[str]]:
-    """``model.z_dim=64`` or a bare key that only one config has -> ``{"model": ["z_dim=64"], ...}``."""
+def _section_classes(family_name: str) -> dict[str, type]:
+    from vidsynth.training import get_family
+    family = get_family(family_name)
+    return {"data": DataConfig, "model": family.model_config, "train": family.train_config}
+
+
+def _split_overrides(items, family_name: str) -> dict[str, list[str]]:
+    """``model.z_dim=64`` or a bare key that only one section of ``family_name``'s run has -> ``{"model":
+    ["z_dim=64"], ...}``; an option only other families read is rejected in one line that names them."""
+    from vidsynth.training.families import field_names, option_error, readers
+    classes = _section_classes(family_name)
+    names = {n: field_names(c) - (DATA_DECIDES if n == "model" else set()) for n, c in classes.items()}
     out = {name: [] for name in SECTIONS}
     for item in items:
-        key = item.partition("=")[0]
+        key, _, value = item.partition("=")
         section, dot, field = key.partition(".")
-        if (section if dot else "model") == "model" and (field if dot else key) in DATA_DECIDES and dot:
+        section, field = (section, field) if dot else (None, key)
+        field = field.replace("-", "_")
+        if section is not None and section not in SECTIONS:
+            raise UserError(f"{item!r}: prefix must be one of {', '.join(SECTIONS)} (e.g. train.steps=100)")
+        if section == "model" and field in DATA_DECIDES:
             raise UserError(f"{item!r}: the model's {field} comes from the dataset; set data.{field} instead")
-        if dot:
-            if section not in SECTIONS:
-                raise UserError(f"{item!r}: prefix must be one of {', '.join(SECTIONS)} (e.g. train.steps=100)")
-            out[section].append(f"{field}={item.partition('=')[2]}")
-            continue
-        owners = [n for n, cls in SECTIONS.items() if key.replace("-", "_") in
-                  {f.name for f in dataclasses.fields(cls)} - (DATA_DECIDES if n == "model" else set())]
-        if len(owners) != 1:
-            hint = f"say {' or '.join(f'{o}.{key}' for o in owners)}" if owners else "see `vidsynth train --help`"
-            raise UserError(f"{item!r}: {'ambiguous' if owners else 'unknown option'}; {hint}")
-        out[owners[0]].append(item)
+        owners = [n for n in ([section] if section else SECTIONS) if field in names[n]]
+        if not owners:
+            for other in [n for n in ([section] if section else SECTIONS) if n != "data"]:
+                if readers(other, field):
+                    raise option_error(family_name, other, field, value)
+            raise UserError(f"{item!r}: unknown option; see `vidsynth train --help` and `vidsynth datasets`")
+        if len(owners) > 1:
+            raise UserError(f"{item!r}: ambiguous; say {' or '.join(f'{o}.{key}' for o in owners)}")
+        out[owners[0]].append(f"{field}={value}")
     return out
 
 
@@ -150,7 +162,8 @@ def _load_preset(name: str) -> dict:
 
 
 def _run_config(preset, data, model, overrides):
-    from vidsynth.training.loop import RunConfig
+    from vidsynth.data import make_data_config
+    from vidsynth.training.families import RunConfig, get_family, make_config
     base = _load_preset(preset) if preset else {}
     sections = {k: dict(base.get(k, {})) for k in SECTIONS}
     if data and data != sections["data"].get("name", data):
@@ -161,13 +174,15 @@ def _run_config(preset, data, model, overrides):
         sections["data"]["name"] = data
     if model:
         sections["model"]["name"] = model
-    for section, items in _split_overrides(overrides).items():
-        sections[section].update(parse_overrides(SECTIONS[section], items))
+    family = get_family(sections["model"].setdefault("name", ModelConfig.name))
+    classes = _section_classes(family.name)
+    for section, items in _split_overrides(overrides, family.name).items():
+        sections[section].update(parse_overrides(classes[section], items))
     name = sections["data"].get("name", DataConfig.name)
-    from vidsynth.data import make_data_config
     options = {k: v for k, v in sections["data"].items() if k != "name"}
     data_cfg = make_data_config(name, **options)  # rejects unknown datasets and options they do not take
-    return RunConfig(data_cfg, from_dict(ModelConfig, sections["model"]), from_dict(TrainConfig, sections["train"]))
+    return RunConfig(data_cfg, make_config(family, "model", sections["model"]),
+                     make_config(family, "train", sections["train"])).resolved()
 
 
 @cli.command(context_settings={"ignore_unknown_options": True})
@@ -187,11 +202,13 @@ def _run_config(preset, data, model, overrides):
                                                                           "(same as metric_every=N).")
 def train(overrides, preset, data, model, outdir, resume, nproc, dry_run, metrics, metric_every):
     """Train a video model (GAN, VAE or completion). Options are key=value words: a bare key if only one of
-    data/model/train has it, else prefixed (data.seed=1, train.seed=1).
+    data/model/train has it, else prefixed (data.seed=1, train.seed=1). An option the model family does not read
+    is an error that names the families that do. The resolved config goes to the run's config.json.
 
     \b
     Examples:
       vidsynth train --preset quick
+      vidsynth train --preset quick minutes=1
       vidsynth train --preset weizmann64 train.steps=5000 loss=hinge
       vidsynth train --data videofolder root=clips/ resolution=64 --model vgan
       vidsynth train --resume latest steps=2000
@@ -200,7 +217,8 @@ def train(overrides, preset, data, model, outdir, resume, nproc, dry_run, metric
       vidsynth train --preset weizmann-vae64
       vidsynth train --preset mmnist-predict steps=2000
     """
-    from vidsynth.training.loop import RunConfig, latest_run
+    from vidsynth.training.families import RunConfig
+    from vidsynth.training.loop import latest_run
     from vidsynth.training.loop import train as run_training
     overrides += (f"metrics={metrics}",) if metrics is not None else ()
     overrides += (f"metric_every={metric_every}",) if metric_every is not None else ()
@@ -220,18 +238,21 @@ def train(overrides, preset, data, model, outdir, resume, nproc, dry_run, metric
             raise UserError("--resume takes the run's own config; only train settings like steps=N may change")
         run_dir = latest_run(outdir) if resume == "latest" else Path(resume)
         cfg = RunConfig.load(run_dir)
-        changes = _split_overrides(overrides)
-        if changes["data"] or changes["model"] or any(i.partition("=")[0].removeprefix("train.") not in RESUMABLE
-                                                      for i in changes["train"]):
+        changes = _split_overrides(overrides, cfg.model.name)
+        if changes["data"] or changes["model"] or any(i.partition("=")[0] not in RESUMABLE for i in changes["train"]):
             raise UserError(f"on --resume only {', '.join(sorted(RESUMABLE))} may change")
-        cfg.train = dataclasses.replace(cfg.train, **parse_overrides(TrainConfig, changes["train"]))
+        cfg.train = dataclasses.replace(cfg.train, **parse_overrides(type(cfg.train), changes["train"]))
     else:
         run_dir = None
         cfg = _run_config(preset, data, model, overrides)
-    click.echo(json.dumps(cfg.to_dict(), indent=2))
     if dry_run:
+        click.echo(json.dumps(cfg.to_dict(), indent=2))
         return
-    out = run_training(cfg, outdir=outdir, resume=run_dir)
+    evaluator = None
+    if cfg.train.metrics:
+        from vidsynth.metrics.evaluate import training_evaluator
+        evaluator = training_evaluator(cfg.train.metrics, cfg.data)
+    out = run_training(cfg, outdir=outdir, resume=run_dir, evaluator=evaluator)
     if out is not None:
         click.echo(f"run folder: {out}")
 
@@ -259,25 +280,19 @@ def sample(source, seeds, out, fmt, class_name, truncation, frames, fps, device)
       vidsynth sample exported/ --seeds 3 --class jack --format gif --out samples/
     """
     from vidsynth.io import save_videos
-    from vidsynth.pretrained import load_sampler
-    from vidsynth.sampling import parse_seeds, sample_seeds, seed_labels
-    from vidsynth.training.loop import resolve_device
+    from vidsynth.models.sampler import parse_seeds
+    from vidsynth.pretrained import load
+    from vidsynth.training.distributed import resolve_device
     seed_list = parse_seeds(seeds)
-    generator, cfg = load_sampler(source)
-    generator = generator.to(resolve_device(device))
-    classes = cfg.get("class_names", [])
-    num_classes = cfg["model"]["num_classes"]
+    sampler = load(source).to(resolve_device(device))
+    labels = None
     if class_name is not None:
-        if not num_classes:
+        if not sampler.num_classes:
             raise UserError("--class: this model is unconditional")
-        if class_name not in classes:
-            raise UserError(f"--class {class_name!r}: choose one of {', '.join(classes)}")
-        labels = [classes.index(class_name)] * len(seed_list)
-    else:
-        labels = seed_labels(seed_list, num_classes)
-    if frames is not None and cfg["model"]["name"] != "mocogan" and frames != cfg["model"]["num_frames"]:
-        raise UserError(f"--frames: {cfg['model']['name']} generates exactly {cfg['model']['num_frames']} frames")
-    videos = sample_seeds(generator, seed_list, labels, num_frames=frames, truncation=truncation)
+        if class_name not in sampler.class_names:
+            raise UserError(f"--class {class_name!r}: choose one of {', '.join(sampler.class_names)}")
+        labels = [sampler.class_names.index(class_name)] * len(seed_list)
+    videos = sampler.sample(seed_list, labels, num_frames=frames, truncation=truncation)
     if fmt == "grid":
         click.echo(f"wrote {save_videos(out / 'grid.png', videos)}")
         return
@@ -295,27 +310,25 @@ def export(run, out):
     \b
     Example:
       vidsynth export runs/00000-mocogan-shapes32 --out exported/
-      python -c "import vidsynth; g = vidsynth.load_pretrained('exported'); print(g.sample(4).shape)"
+      python -c "import vidsynth; m = vidsynth.load_pretrained('exported'); print(m.sample([0, 1]).shape)"
     """
     from vidsynth.pretrained import export as export_run
     click.echo(f"exported to {export_run(run, out)}")
 
 
 def _completion_model(run: Path, device: str, class_name: str | None):
-    """(completion network on the device, run config, labels [1] | None) for predict/interpolate/inpaint."""
+    """(completion model's sampler on the device, labels [1] | None) for predict/interpolate/inpaint."""
     import torch
     from vidsynth.tasks import load_completion
-    from vidsynth.training.loop import resolve_device
-    model, cfg = load_completion(run)
-    model = model.to(resolve_device(device))
-    classes = cfg.get("class_names", [])
-    if not cfg["model"]["num_classes"]:
+    from vidsynth.training.distributed import resolve_device
+    model = load_completion(run).to(resolve_device(device))
+    if not model.num_classes:
         if class_name is not None:
             raise UserError("--class: this model is unconditional")
-        return model, cfg, None
-    if class_name not in classes:
-        raise UserError(f"this model is class-conditional: pass --class with one of {', '.join(classes)}")
-    return model, cfg, torch.tensor([classes.index(class_name)], device=next(model.parameters()).device)
+        return model, None
+    if class_name not in model.class_names:
+        raise UserError(f"this model is class-conditional: pass --class with one of {', '.join(model.class_names)}")
+    return model, torch.tensor([model.class_names.index(class_name)], device=model.device)
 
 
 def _write_completion(out: Path, video, fps: float, notes: list[str]) -> None:
@@ -366,11 +379,11 @@ def predict_cmd(run, out, class_name, fps, device, seed, input_path, context, fr
     """
     import torch
     from vidsynth.tasks import predict, read_clip
-    model, cfg, labels = _completion_model(run, device, class_name)
-    context = cfg["model"]["context"] if context is None else context
-    frames = cfg["model"]["num_frames"] - context if frames is None else frames
-    clip, note = read_clip(input_path, cfg["model"]["resolution"], cfg["data"]["frame_stride"])
-    video = predict(model, clip[None].to(next(model.parameters()).device), context, max(1, frames), labels,
+    model, labels = _completion_model(run, device, class_name)
+    context = model.config.context if context is None else context
+    frames = model.config.num_frames - context if frames is None else frames
+    clip, note = read_clip(input_path, model.config.resolution, model.data.frame_stride)
+    video = predict(model, clip[None].to(model.device), context, max(1, frames), labels,
                     torch.Generator().manual_seed(seed))
     _write_completion(out, video, fps, [note, f"context: frames 0-{context - 1}; predicted {frames} frames"])
 
@@ -392,10 +405,10 @@ def interpolate_cmd(run, out, class_name, fps, device, seed, first, last, frames
     """
     import torch
     from vidsynth.tasks import interpolate, read_image
-    model, cfg, labels = _completion_model(run, device, class_name)
-    resolution, dev = cfg["model"]["resolution"], next(model.parameters()).device
+    model, labels = _completion_model(run, device, class_name)
+    resolution, dev = model.config.resolution, model.device
     (a, note_a), (b, note_b) = read_image(first, resolution), read_image(last, resolution)
-    frames = cfg["model"]["num_frames"] if frames is None else frames
+    frames = model.config.num_frames if frames is None else frames
     video = interpolate(model, a[None].to(dev), b[None].to(dev), frames, labels,
                         torch.Generator().manual_seed(seed))
     _write_completion(out, video, fps, [note_a, note_b])
@@ -418,13 +431,12 @@ def inpaint_cmd(run, out, class_name, fps, device, seed, input_path, mask_spec):
     from vidsynth.data.video_io import probe
     import torch
     from vidsynth.tasks import inpaint, read_clip, read_hole
-    model, cfg, labels = _completion_model(run, device, class_name)
-    resolution, stride = cfg["model"]["resolution"], cfg["data"]["frame_stride"]
+    model, labels = _completion_model(run, device, class_name)
+    resolution, stride = model.config.resolution, model.data.frame_stride
     clip, note = read_clip(input_path, resolution, stride)
     info = probe(input_path)
     hole, hole_note = read_hole(mask_spec, info.height, info.width, clip.shape[1], resolution, stride)
-    device_ = next(model.parameters()).device
-    video = inpaint(model, clip[None].to(device_), hole[None].to(device_), labels,
+    video = inpaint(model, clip[None].to(model.device), hole[None].to(model.device), labels,
                     torch.Generator().manual_seed(seed))
     _write_completion(out, video, fps, [note, hole_note])
 
@@ -456,7 +468,7 @@ def evaluate(args, metrics, data, real, fake, batch_size, device, no_cache):
     """
     from vidsynth.metrics.evaluate import append_records, folder_data
     from vidsynth.metrics.evaluate import evaluate as run_metrics
-    from vidsynth.training.loop import resolve_device
+    from vidsynth.training.distributed import resolve_device
     run = [a for a in args if "=" not in a]
     options = tuple(a for a in args if "=" in a)
     if len(run) > 1:
@@ -464,10 +476,11 @@ def evaluate(args, metrics, data, real, fake, batch_size, device, no_cache):
     if bool(run) == bool(fake):
         raise UserError("eval needs a run folder or --fake DIR (one of them)")
     names = [m for m in metrics.split(",") if m.strip()]
-    cfg = None
+    trained = None  # the run's training data
     if run:
-        from vidsynth.pretrained import load_generator
-        fake_source, cfg = load_generator(run[0])
+        from vidsynth.pretrained import load
+        fake_source = load(run[0])
+        trained = fake_source.data
     else:
         fake_source = folder_data(fake)
     if real is not None:
@@ -475,23 +488,23 @@ def evaluate(args, metrics, data, real, fake, batch_size, device, no_cache):
     elif data or options:
         from vidsynth.data import check_options, make_data_config
         overrides = parse_overrides(DataConfig, options)
-        name = data or (cfg["data"]["name"] if cfg else None)
+        name = data or (trained.name if trained else None)
         if name is None:
             raise UserError("--fake needs --real DIR or --data NAME for the real videos")
-        if cfg and name == cfg["data"]["name"]:  # the run's data with some options changed (e.g. split=test)
+        if trained and name == trained.name:  # the run's data with some options changed (e.g. split=test)
             check_options(name, overrides)
-            real_cfg = dataclasses.replace(from_dict(DataConfig, cfg["data"]), **overrides).check()
+            real_cfg = dataclasses.replace(trained, **overrides).check()
         else:
-            base = {"resolution": cfg["data"]["resolution"]} if cfg else {}
+            base = {"resolution": trained.resolution} if trained else {}
             real_cfg = make_data_config(name, **{**base, **overrides})
-    elif cfg:
-        real_cfg = from_dict(DataConfig, cfg["data"])
+    elif trained:
+        real_cfg = trained
     else:
         raise UserError("--fake needs --real DIR or --data NAME for the real videos")
     records = run_metrics(names, fake_source, real_cfg, batch_size=batch_size, device=resolve_device(device),
                           use_cache=not no_cache)
     if run:
-        append_records(Path(run[0]), records, run=str(run[0]), checkpoint=cfg.get("checkpoint"))
+        append_records(Path(run[0]), records, run=str(run[0]), checkpoint=fake_source.checkpoint)
     for record in records:
         click.echo(f"{record['metric']} = {record['value']:.4f}  ({record['real']['clips']} real clips of "
                    f"{record['real']['dataset']}/{record['real']['split']} at {record['real']['resolution']}px, "

@@ -12,6 +12,11 @@ from pathlib import Path
 from vidsynth.errors import UserError
 
 
+SHORT_POLICIES = ("drop", "loop", "pad")
+START_MODES = ("random", "center")
+CROP_MODES = ("center", "random")
+
+
 @dataclass
 class DataConfig:
     """What data to read and how to cut clips from it. Sizes the model needs (resolution, frames, classes) come
@@ -40,7 +45,6 @@ class DataConfig:
 
     def check(self) -> "DataConfig":
         """Reject bad values before any work starts."""
-        from vidsynth.data.transforms import CROP_MODES, SHORT_POLICIES, START_MODES
         choices = {"split": ("train", "val", "test"), "start": START_MODES, "short": SHORT_POLICIES,
                    "crop": CROP_MODES, "background": ("plain", "textured"), "cache": ("auto", "ram", "none")}
         for key, allowed in choices.items():
@@ -62,27 +66,15 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    """Architecture. ``resolution``, ``num_frames`` and ``num_classes`` are filled from the dataset when training
-    starts and saved in the run's config.json, so sampling and export rebuild the model without the data."""
+    """What every model family reads. A family's own options live in its subclass, next to its code (e.g.
+    ``models.mocogan.MocoganConfig``); ``resolution``, ``num_frames`` and ``num_classes`` are filled from the
+    dataset when training starts and saved in the run's config.json, so sampling and export rebuild the model
+    without the data."""
 
-    name: str = "mocogan"           # registered family: vgan | mocogan | vae | completion
-    z_dim: int = 128                # latent size (vgan) / content code size (mocogan)
-    motion_dim: int = 16            # mocogan: motion noise and GRU state size per frame
+    name: str = "mocogan"           # registered family (`vidsynth train --help` lists them)
     g_channels: int = 32            # generator width at full resolution; doubles per halving, capped
     d_channels: int = 32            # discriminator width at full resolution; doubles per halving, capped
     max_channels: int = 512
-    upsample: str = "resize"        # generator stages: resize (nearest x2 + 3x3 conv) | transpose (k4 s2 conv)
-    two_stream: bool = False        # vgan: foreground video + mask over a static background (Vondrick et al.)
-    layered: bool = False           # mocogan: frames = a static background + one RGBA sprite per clip, moved per frame
-    image_frames: int = 4           # mocogan: frames per clip the image discriminator sees
-    image_d: str = "strided"        # mocogan: image discriminator: strided (as the video D) | deep (see layers.py)
-    latent: str = "vector"          # vae: vector (z_dim numbers) | grid (latent_channels per cell of a t x 4 x 4 map)
-    latent_channels: int = 8        # vae with latent=grid
-    task: str = "predict"           # completion: predict | interpolate | inpaint (what is known in training clips)
-    context: int = 10               # completion, predict: given frames at the start of each clip
-    keyframe_stride: int = 0        # completion, interpolate: every n-th frame is given (0: first and last only)
-    stochastic: bool = False        # completion: per-frame latents with a learned prior (latent_channels x 16 x 16)
-    g_spectral_norm: bool = False
     d_spectral_norm: bool = True
     resolution: int = 0             # from the dataset
     num_frames: int = 0             # from the dataset
@@ -90,35 +82,45 @@ class ModelConfig:
     num_classes: int = 0            # from the dataset (0 = unconditional)
     channels: int = 3
 
+    def check(self) -> "ModelConfig":
+        """Reject values no model can build, in one line that says what to do (families extend this)."""
+        if self.resolution not in RESOLUTIONS:
+            raise UserError(f"resolution={self.resolution} is not supported by the models: set the data resolution "
+                            f"to one of {', '.join(map(str, RESOLUTIONS))}")
+        if self.num_frames < 1:
+            raise UserError(f"num_frames must be >= 1, got {self.num_frames} (it comes from the data config)")
+        at_least(self, 1, "g_channels", "d_channels", "max_channels", "channels")
+        at_least(self, 0, "num_classes")
+        return self
+
+
+@dataclass
+class LatentModelConfig(ModelConfig):
+    """Families that generate from a latent code through an upsampling stack (vgan, mocogan, vae)."""
+
+    z_dim: int = 128                # latent size (vgan, vae) / content code size (mocogan)
+    upsample: str = "resize"        # generator stages: resize (nearest x2 + 3x3 conv) | transpose (k4 s2 conv)
+    g_spectral_norm: bool = False
+
+    def check(self) -> "LatentModelConfig":
+        super().check()
+        at_least(self, 1, "z_dim")
+        one_of(self, "upsample", ("resize", "transpose"))
+        return self
+
 
 @dataclass
 class TrainConfig:
-    """Optimisation and the run's bookkeeping."""
+    """What every family's training reads: the optimiser's betas, the batch, and the run's bookkeeping. A family's
+    own options (losses, learning rates, loss weights) live in its objective's subclass."""
 
-    loss: str = "ns"                # ns (non-saturating cross-entropy) | lsgan | hinge | wgan | wgan-gp
-    r1_gamma: float = 0.0           # R1 penalty weight on real data (0 = off)
-    r1_every: int = 1               # R1 on every k-th step only, weighted gamma * k (StyleGAN2's lazy regularisation)
-    gp_lambda: float = 10.0         # wgan-gp gradient penalty weight
-    clip: float = 0.01              # wgan weight clipping
-    n_critic: int = 1               # discriminator updates per generator update
-    content_l2: float = 0.0         # lambda of ||G(z) - x||^2 toward the paired real batch (0 = off)
-    augment: str = ""               # DiffAugment policy, e.g. "color,translation,cutout" (same for every frame)
-    ema: float = 0.999              # EMA decay of the generator weights (0 = off)
-    # vae only (vidsynth.training.vae): loss = recon + beta * KL (+ adversarial * G loss of D on reconstructions)
-    recon: str = "mse"              # reconstruction term: mse | l1
-    beta: float = 1.0               # weight of the KL term
-    kl_warmup: int = 0              # steps over which the KL weight ramps linearly from 0 to beta (0 = none)
-    free_bits: float = 0.0          # KL nats per latent number that are not penalised (Kingma et al. 2016; 0 = off)
-    adversarial: float = 0.0        # weight of the GAN term (VAE-GAN; `loss` picks the objective; 0 = off)
-    val_every: int = 500            # steps between validation ELBO records in stats.jsonl (0 = off)
-    val_clips: int = 64             # clips of the val split per record
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
+    ema: float = 0.999              # EMA decay of the sampled network's weights (0 = off)
     beta1: float = 0.5
     beta2: float = 0.999
     batch_size: int = 16            # global batch per update (split across processes and accum steps)
     accum: int = 1                  # gradient accumulation micro-batches per update
-    steps: int = 2000               # generator updates
+    steps: int = 2000               # updates (generator updates for a GAN)
+    minutes: float = 0.0            # wall-clock budget: stop with a checkpoint and samples after this long (0 = off)
     sample_every: int = 250
     checkpoint_every: int = 250
     keep_checkpoints: int = 3
@@ -130,6 +132,33 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"            # auto | cpu | cuda
     precision: str = "fp32"         # fp32 | bf16 | fp16 (autocast, only where the device runs it natively)
+
+    def check(self) -> "TrainConfig":
+        """Reject bad values before any work starts (families extend this)."""
+        one_of(self, "precision", ("fp32", "bf16", "fp16"))
+        one_of(self, "device", ("auto", "cpu", "cuda"))
+        at_least(self, 1, "steps", "batch_size", "accum", "sample_every", "checkpoint_every", "log_every",
+                 "num_samples", "metric_every")
+        at_least(self, 0, "minutes")
+        if not 0 <= self.ema < 1:
+            raise UserError(f"ema must be in [0, 1), got {self.ema}")
+        return self
+
+
+RESOLUTIONS = (32, 64, 128, 256)
+
+
+def at_least(cfg, low: float, *keys: str) -> None:
+    """One-line UserError unless every ``cfg.key`` >= ``low``."""
+    for key in keys:
+        if not getattr(cfg, key) >= low:  # also catches NaN
+            raise UserError(f"{key} must be >= {low}, got {getattr(cfg, key)}")
+
+
+def one_of(cfg, key: str, allowed) -> None:
+    """One-line UserError unless ``cfg.key`` is in ``allowed``."""
+    if getattr(cfg, key) not in allowed:
+        raise UserError(f"{key}={getattr(cfg, key)!r}: use one of {', '.join(allowed)}")
 
 
 def to_dict(cfg) -> dict:
@@ -143,10 +172,6 @@ def from_dict(cls, values: dict):
     if unknown:
         raise UserError(f"unknown {cls.__name__} option(s) {', '.join(unknown)}; valid: {', '.join(sorted(names))}")
     return cls(**values)
-
-
-def save_json(cfg, path: str | Path) -> None:
-    Path(path).write_text(json.dumps(to_dict(cfg), indent=2) + "\n")
 
 
 def _parse_value(text: str, annotation):

@@ -1,4 +1,8 @@
-"""Export and load: ``config.json`` + ``model.safetensors`` (the EMA generator). Loading executes no code."""
+"""Export and load: ``config.json`` + ``model.safetensors`` (the EMA network). Loading executes no code.
+
+Everything returns the family's ``Sampler`` (``models.sampler``): ``load_pretrained(dir).sample([0, 1, 2])``.
+An export's ``config.json`` holds ``format_version``, the model config, the class names and the data config.
+"""
 
 from __future__ import annotations
 
@@ -6,79 +10,80 @@ import json
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from vidsynth.config import ModelConfig, from_dict
+from vidsynth.config import to_dict
 from vidsynth.errors import UserError
-from vidsynth.sampling import recalibrate_batch_norm
+from vidsynth.io import replaced_atomically
+from vidsynth.models import load_weights
+from vidsynth.models.sampler import Sampler, recalibrate_batch_norm
+from vidsynth.training.checkpoint import list_checkpoints, load_checkpoint
+from vidsynth.training.families import FORMAT_VERSION, RunConfig, build_network, read_json, upgrade
 
 
-def _build_generator(model_cfg: ModelConfig, weights: dict, source: str) -> torch.nn.Module:
-    """The generator ``model_cfg`` describes, with ``weights`` (read from ``source``) loaded."""
-    from vidsynth.models import build_model, load_weights
-    generator = build_model(model_cfg).generator
-    load_weights(generator, weights, source)
-    return generator
+def _sampler(cfg: RunConfig, weights: dict, source: str, recalibrate: bool) -> Sampler:
+    """The family's sampler around the network ``cfg`` describes, with ``weights`` loaded and, if ``recalibrate``
+    (weights from a training checkpoint), batch-norm statistics recalibrated to them, so export and sampling see
+    what the training samples showed (an export holds the recalibrated statistics)."""
+    network = build_network(cfg.model)
+    load_weights(network, weights, source)
+    network = recalibrate_batch_norm(network) if recalibrate else network
+    sampler = cfg.family.sampler(network, cfg.model, cfg.class_names)
+    sampler.data = cfg.data
+    return sampler
 
 
-def load_run_generator(run_dir: Path, checkpoint: Path | None = None) -> tuple[torch.nn.Module, dict]:
-    """The EMA generator of a run's latest (or given) checkpoint, with BatchNorm statistics recalibrated to its
-    weights (so export and sampling see what training samples showed), and the run's config dict."""
-    from vidsynth.training.checkpoint import list_checkpoints, load_checkpoint
-    from vidsynth.training.loop import RunConfig
-    cfg = RunConfig.load(run_dir)
+def load_run(run_dir: str | Path, checkpoint: Path | None = None) -> Sampler:
+    """The EMA network of a run's latest (or given) checkpoint; ``.checkpoint`` names the file."""
+    cfg = RunConfig.load(Path(run_dir))
     if checkpoint is None:
         found = list_checkpoints(Path(run_dir) / "checkpoints")
         if not found:
             raise UserError(f"{run_dir} has no checkpoint yet: train longer than checkpoint_every steps")
         checkpoint = found[-1]
     state = load_checkpoint(checkpoint)
-    generator = _build_generator(cfg.model, state["objective"][0]["modules"]["generator_ema"], str(checkpoint))
-    return recalibrate_batch_norm(generator), {**cfg.to_dict(), "checkpoint": str(checkpoint)}
+    sampler = _sampler(cfg, state["objective"]["modules"]["generator_ema"], str(checkpoint), recalibrate=True)
+    sampler.checkpoint = str(checkpoint)
+    return sampler
 
 
-def load_generator(path: str | Path) -> tuple[torch.nn.Module, dict]:
-    """A run folder (latest checkpoint) or an export folder -> (eval-mode generator, config dict)."""
+def load(path: str | Path) -> Sampler:
+    """A run folder (latest checkpoint) or an export folder -> its sampler (eval mode, on the CPU)."""
     path = Path(path)
     if (path / "model.safetensors").is_file():
-        generator = load_pretrained(path)
-        return generator, json.loads((path / "config.json").read_text())
+        return load_pretrained(path)
     if (path / "checkpoints").is_dir():
-        return load_run_generator(path)
+        return load_run(path)
     raise UserError(f"{path} is neither a run folder (with checkpoints/) nor an export folder (with model.safetensors)")
 
 
-def load_sampler(path: str | Path) -> tuple[torch.nn.Module, dict]:
-    """``load_generator`` for a model that samples from noise (GAN generator, VAE decoder); a one-line UserError
-    for a completion model, which needs given frames."""
-    generator, cfg = load_generator(path)
-    if not hasattr(generator, "make_latents"):
-        raise UserError(f"{path} holds a {cfg['model']['name']} model (task={cfg['model']['task']}): it completes "
-                        "given clips instead of sampling; use vidsynth predict, interpolate or inpaint")
-    return generator, cfg
-
-
 def export(run_dir: str | Path, out_dir: str | Path) -> Path:
-    """Write ``out_dir/config.json`` (model config + class names) and ``out_dir/model.safetensors`` (EMA G)."""
-    generator, cfg = load_run_generator(Path(run_dir))
+    """Write ``out_dir/config.json`` and ``out_dir/model.safetensors`` (the EMA network)."""
+    sampler = load_run(Path(run_dir))
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    state = {k: v.contiguous() for k, v in generator.state_dict().items()}
-    save_file(state, str(out_dir / "model.safetensors"), metadata={"format": "pt", "vidsynth": "generator"})
-    config = {"model": cfg["model"], "class_names": cfg["class_names"], "data": cfg["data"]}
-    (out_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    state = {k: v.contiguous() for k, v in sampler.model.state_dict().items()}
+    with replaced_atomically(out_dir / "model.safetensors") as tmp:
+        save_file(state, str(tmp), metadata={"format": "pt", "vidsynth": sampler.config.name})
+    config = {"format_version": FORMAT_VERSION, "model": to_dict(sampler.config),
+              "class_names": sampler.class_names, "data": to_dict(sampler.data)}
+    with replaced_atomically(out_dir / "config.json") as tmp:
+        tmp.write_text(json.dumps(config, indent=2) + "\n")
     return out_dir
 
 
-def load_pretrained(model_dir: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:
-    """An exported generator in eval mode, with ``.sample(n, generator=..., labels=...)`` and ``.class_names``."""
+def load_pretrained(model_dir: str | Path, device: str | torch.device = "cpu") -> Sampler:
+    """An exported model as its family's sampler in eval mode: ``.sample(seeds, labels=..., num_frames=...)``
+    (or ``.complete`` for a completion model), ``.class_names``, ``.config``, ``.model``."""
     model_dir = Path(model_dir)
-    if not (model_dir / "model.safetensors").is_file() or not (model_dir / "config.json").is_file():
+    config_path, weights = model_dir / "config.json", model_dir / "model.safetensors"
+    if not weights.is_file() or not config_path.is_file():
         raise UserError(f"{model_dir} is not an export folder: it needs config.json and model.safetensors "
                         f"(write one with `vidsynth export RUN --out DIR`)")
-    config = json.loads((model_dir / "config.json").read_text())
-    model_cfg, weights = from_dict(ModelConfig, config["model"]), model_dir / "model.safetensors"
-    generator = _build_generator(model_cfg, load_file(str(weights)), str(weights))
-    generator.class_names = list(config.get("class_names", []))
-    generator.config = model_cfg
-    return generator.to(device).eval()
+    config = upgrade(read_json(config_path), str(config_path))
+    cfg = RunConfig.from_dict({**config, "train": {}}, str(config_path))
+    try:
+        state = load_file(str(weights))
+    except (SafetensorError, OSError) as e:
+        raise UserError(f"{weights} cannot be read ({e}): export the run again") from None
+    return _sampler(cfg, state, str(weights), recalibrate=False).to(device)

@@ -2,7 +2,8 @@
 (``predict``, ``interpolate``, ``inpaint``) or on files (``read_clip``, ``read_image``, ``read_hole``: the
 training transforms applied to inputs of any size, with a note saying what was done).
 
-Tensors are in [-1, 1]: clips ``[B, C, T, R, R]``, frames ``[B, C, R, R]``, holes ``[B or 1, 1, T or 1, R, R]``
+``model`` is a completion model's sampler (``load_completion``, ``vidsynth.load_pretrained``). Tensors are in
+[-1, 1]: clips ``[B, C, T, R, R]``, frames ``[B, C, R, R]``, holes ``[B or 1, 1, T or 1, R, R]``
 with 1 where pixels are to be filled. Known pixels come back exactly as given. A stochastic model draws its
 latents from ``generator`` (CPU; seed it for a repeatable result, vary the seed for other futures).
 """
@@ -19,26 +20,23 @@ from torch import Tensor
 from vidsynth.data.transforms import make_clip
 from vidsynth.data.video_io import IMAGE_EXTS, VideoError, read_video
 from vidsynth.errors import UserError
-from vidsynth.models.completion import CompletionNet, keyframes
+from vidsynth.models.completion import keyframes
+from vidsynth.models.sampler import Sampler
+from vidsynth.pretrained import load
 
 __all__ = ["load_completion", "predict", "interpolate", "inpaint", "read_clip", "read_image", "read_hole"]
 
 
-def load_completion(source: str | Path) -> tuple[CompletionNet, dict]:
-    """The EMA completion network of a run folder (latest checkpoint) or an export folder, and its config."""
-    from vidsynth.pretrained import load_generator
-    model, cfg = load_generator(source)
-    if not isinstance(model, CompletionNet):
-        raise UserError(f"{source} holds a {cfg['model']['name']} model, which samples from noise: predict, "
+def load_completion(source: str | Path) -> Sampler:
+    """The completion model of a run folder (latest checkpoint) or an export folder, as its sampler."""
+    sampler = load(source)
+    if sampler.generates:
+        raise UserError(f"{source} holds a {sampler.config.name} model, which samples from noise: predict, "
                         "interpolate and inpaint need a model trained with --model completion")
-    return model, cfg
+    return sampler
 
 
-def _device(model: CompletionNet) -> torch.device:
-    return next(model.parameters()).device
-
-
-def predict(model: CompletionNet, video: Tensor, context: int, frames: int, labels: Tensor | None = None,
+def predict(model: Sampler, video: Tensor, context: int, frames: int, labels: Tensor | None = None,
             generator: torch.Generator | None = None) -> Tensor:
     """The first ``context`` frames of ``video`` followed by ``frames`` predicted ones: ``[B, C, context +
     frames, R, R]``."""
@@ -51,10 +49,10 @@ def predict(model: CompletionNet, video: Tensor, context: int, frames: int, labe
     clip[:, :, :context] = video[:, :, :context]
     mask = torch.zeros(b, 1, context + frames, r, r, device=video.device)
     mask[:, :, :context] = 1
-    return model.complete(clip.to(_device(model)), mask.to(_device(model)), labels, generator)
+    return model.complete(clip.to(model.device), mask.to(model.device), labels, generator)
 
 
-def interpolate(model: CompletionNet, first: Tensor, last: Tensor, frames: int, labels: Tensor | None = None,
+def interpolate(model: Sampler, first: Tensor, last: Tensor, frames: int, labels: Tensor | None = None,
                 generator: torch.Generator | None = None) -> Tensor:
     """``frames`` frames from ``first`` to ``last`` (both ``[B, C, R, R]``, returned as frames 0 and -1)."""
     if frames < 3:
@@ -64,15 +62,15 @@ def interpolate(model: CompletionNet, first: Tensor, last: Tensor, frames: int, 
     clip[:, :, 0], clip[:, :, -1] = first, last
     mask = torch.zeros(b, 1, frames, r, r, device=first.device)
     mask[:, :, keyframes(frames, 0)] = 1
-    return model.complete(clip.to(_device(model)), mask.to(_device(model)), labels, generator)
+    return model.complete(clip.to(model.device), mask.to(model.device), labels, generator)
 
 
-def inpaint(model: CompletionNet, video: Tensor, hole: Tensor, labels: Tensor | None = None,
+def inpaint(model: Sampler, video: Tensor, hole: Tensor, labels: Tensor | None = None,
             generator: torch.Generator | None = None) -> Tensor:
     """``video`` with the pixels where ``hole`` is 1 filled in; every other pixel exactly as given."""
     b, _, t, r, _ = video.shape
-    mask = (1 - hole.float()).expand(b, 1, t, r, r).to(_device(model))
-    return model.complete(video.to(_device(model)), mask, labels, generator)
+    mask = (1 - hole.float()).expand(b, 1, t, r, r).to(model.device)
+    return model.complete(video.to(model.device), mask, labels, generator)
 
 
 def _transform_note(height: int, width: int, resolution: int) -> str:

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from vidsynth.config import TrainConfig
+from vidsynth.training.objective import AdversarialOptions
 from vidsynth.errors import UserError
 from vidsynth.losses import GAN_LOSSES, clip_weights, content_l2, get_loss, gradient_penalty, r1_penalty
 
@@ -80,7 +80,7 @@ HAND = {  # (d_loss, g_loss) on the logits above, worked out by hand from each p
 
 def test_registry_matches_config_names_and_flags():
     assert set(GAN_LOSSES) == set(HAND)
-    assert TrainConfig().loss in GAN_LOSSES
+    assert AdversarialOptions().loss in GAN_LOSSES
     assert [n for n, e in GAN_LOSSES.items() if e.weight_clipping] == ["wgan"]
     assert [n for n, e in GAN_LOSSES.items() if e.gradient_penalty] == ["wgan-gp"]
     assert get_loss("hinge") is GAN_LOSSES["hinge"]

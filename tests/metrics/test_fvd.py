@@ -144,14 +144,16 @@ def test_metric_during_training_and_eval_of_the_run_append_the_same_value(tmp_pa
 
 
 def test_completion_models_are_scored_on_the_real_clips_they_complete(tmp_path):
-    from vidsynth.config import ModelConfig
     from vidsynth.data import build_dataset
     from vidsynth.metrics.evaluate import completed_clips, real_clips
-    from vidsynth.models import build_model
+    from vidsynth.models.completion import CompletionSampler
+    from vidsynth.training import build_network, model_config
     torch.manual_seed(0)
-    model = build_model(ModelConfig(name="completion", resolution=32, num_frames=16, context=4, g_channels=8,
-                                    stochastic=True, latent_channels=2, task="predict")).generator
-    torch.nn.init.normal_(model.out.weight, 0, 0.05)
+    cfg = model_config("completion", resolution=32, num_frames=16, context=4, g_channels=8, stochastic=True,
+                       latent_channels=2, task="predict")
+    network = build_network(cfg)
+    torch.nn.init.normal_(network.out.weight, 0, 0.05)
+    model = CompletionSampler(network, cfg)
     protocol = parse_metric("fvd3_16f")
     dataset = build_dataset(SHAPES)
     real = torch.cat(list(real_clips(dataset, protocol, 2)))
@@ -182,4 +184,4 @@ def test_eval_of_a_vae_run_samples_its_decoder(tmp_path):
     out = run("eval", run_dir, "--metrics", "fvd3_16f", cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
     record = json.loads((run_dir / "metric-fvd3_16f.jsonl").read_text())
-    assert record["fake"]["generator"] == "VideoVAE" and record["value"] > 0
+    assert record["fake"]["model"] == "vae" and record["value"] > 0

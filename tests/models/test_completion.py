@@ -6,26 +6,33 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vidsynth.config import ModelConfig, TrainConfig
+from helpers import build_models, make_objective
+
+from vidsynth.config import ModelConfig
 from vidsynth.errors import UserError
-from vidsynth.models import build_model
-from vidsynth.models.completion import CompletionNet, compose, hole_mask, keyframes, task_mask
+from vidsynth.losses.vae import gaussian_kl
+from vidsynth.training import model_config
+from vidsynth.models.completion import CompletionSampler, compose, hole_mask, keyframes, task_mask
 from vidsynth.tasks import inpaint, interpolate, predict, read_clip, read_hole
 from vidsynth.training.completion import CompletionObjective
 
 
 def tiny(resolution=32, num_frames=8, **kw) -> ModelConfig:
-    values = dict(name="completion", resolution=resolution, num_frames=num_frames, context=3, g_channels=8,
-                  max_channels=32)
-    return ModelConfig(**{**values, **kw})
+    values = dict(resolution=resolution, num_frames=num_frames, context=3, g_channels=8, max_channels=32)
+    return model_config("completion", **{**values, **kw})
 
 
-def random_net(**kw) -> CompletionNet:
-    """A network whose residual output is not zero (the trained-from-scratch output layer starts at zero)."""
+def build_model(cfg):
+    return build_models(cfg)
+
+
+def random_net(**kw) -> CompletionSampler:
+    """A network whose residual output is not zero (the trained-from-scratch output layer starts at zero), behind
+    its sampler."""
     torch.manual_seed(0)
     net = build_model(tiny(**kw)).generator
     torch.nn.init.normal_(net.out.weight, 0, 0.05)
-    return net.eval()
+    return CompletionSampler(net, tiny(**kw))
 
 
 def clip(b=2, t=8, r=32, seed=1):
@@ -42,8 +49,8 @@ def test_prediction_keeps_the_context_and_has_the_asked_length():
 
 def test_zero_residual_repeats_the_last_known_frame():
     net, video = random_net(), clip()
-    torch.nn.init.zeros_(net.out.weight)
-    torch.nn.init.zeros_(net.out.bias)
+    torch.nn.init.zeros_(net.model.out.weight)
+    torch.nn.init.zeros_(net.model.out.bias)
     out = predict(net, video, context=3, frames=5)
     assert torch.equal(out[:, :, 3:], video[:, :, 2:3].expand(-1, -1, 5, -1, -1))
     # compose itself: out_t = out_{t-1} + r_t on unknown pixels
@@ -91,25 +98,22 @@ def test_the_deterministic_predictor_beats_repeating_the_last_frame():
     from vidsynth.data import build_dataset
     data = dict(name="shapes", resolution=32, num_frames=8, background="plain")
     train_set, val_set = build_dataset(**data, length=1600), build_dataset(**data, split="val")
-    cfg = tiny()
-    torch.manual_seed(0)
-    obj = CompletionObjective(build_model(cfg), cfg, TrainConfig(batch_size=8, content_l2=1.0, lr_g=2e-3, ema=0.0),
-                              torch.device("cpu"))
+    obj = make_objective(tiny(), batch_size=8, content_l2=1.0, lr=2e-3, ema=0.0)
+    assert isinstance(obj, CompletionObjective)
     batches = iter(torch.utils.data.DataLoader(train_set, batch_size=8, shuffle=True, drop_last=True,
                                                generator=torch.Generator().manual_seed(0)))
     for step in range(200):
-        obj.train_step(lambda: (next(batches)["video"], None), step)
+        obj.train_step(lambda: next(batches), step)
     video = torch.stack([val_set[i]["video"] for i in range(32)])
-    out = predict(obj.generator, video, context=3, frames=5)
+    out = predict(obj.sampler(), video, context=3, frames=5)
     error = (out[:, :, 3:] - video[:, :, 3:]).square().mean()
     baseline = (video[:, :, 2:3] - video[:, :, 3:]).square().mean()
     assert error < 0.8 * baseline, (float(error), float(baseline))
 
 
 def test_completion_needs_a_loss():
-    cfg = tiny()
     with pytest.raises(UserError, match="set content_l2"):
-        CompletionObjective(build_model(cfg), cfg, TrainConfig(), torch.device("cpu"))
+        make_objective(tiny(), content_l2=0.0)
 
 
 def test_file_inputs_use_the_training_transforms(tmp_path, make_video):
@@ -138,14 +142,12 @@ def test_stochastic_predictions_keep_the_context_and_vary_with_the_seed():
 
 
 def test_stochastic_posterior_kl_and_training_step():
-    cfg = tiny(stochastic=True, latent_channels=2)
-    torch.manual_seed(0)
-    obj = CompletionObjective(build_model(cfg), cfg, TrainConfig(batch_size=2, content_l2=1.0, beta=1e-2),
-                              torch.device("cpu"))
+    obj = make_objective(tiny(stochastic=True, latent_channels=2), batch_size=2, content_l2=1.0, beta=1e-2)
     video = clip()
     mask = task_mask("predict", 2, 8, 32, context=3)
-    out, kl = obj.generator.posterior_forward(video, mask)
+    out, posterior, prior = obj.generator.posterior_forward(video, mask)
+    kl = gaussian_kl(*posterior, *prior).flatten(1).sum(1)
     assert out.shape == video.shape and kl.shape == (2,) and (kl >= 0).all()
     assert torch.equal(out[:, :, :3], video[:, :, :3])
-    stats = obj.train_step(lambda: (video, None), 0)
+    stats = obj.train_step(lambda: {"video": video}, 0)
     assert set(stats) == {"l2", "kl"} and stats["kl"] > 0

@@ -241,3 +241,20 @@ def test_channels_last_conv_keeps_channels_last(dims, x_shape, weight_larger):
     out = layer(channels_last(x))
     assert out.is_contiguous(memory_format=_channels_last_format(out))
     torch.testing.assert_close(out, layer(x), atol=1e-5, rtol=1e-5)
+
+
+def test_cpu_tuned_paths_run_on_the_cpu_only():
+    """The CPU-tuned conv backward, sub-pixel ResizeConv and channels-last stacks run on the CPU; on any other
+    device (here the meta device, which runs no kernels: CUDA is not on this machine) torch's stock ops run."""
+    from vidsynth.models.layers import ResizeConv, channels_last, conv, cpu_tuned
+    layer, resize = conv(2, 3, 8, 4, 2, 1), ResizeConv(8, 16, (2, 2))
+    x = torch.randn(2, 3, 16, 16, requires_grad=True)
+    assert cpu_tuned(x) and type(layer(x).grad_fn).__name__ == "_ConvFunctionBackward"
+    assert type(resize(torch.randn(2, 8, 8, 8)).grad_fn).__name__ != "ConvolutionBackward0"  # the sub-pixel form
+    assert channels_last(x).is_contiguous(memory_format=torch.channels_last)
+    layer, resize = layer.to("meta"), resize.to("meta")
+    x = torch.randn(2, 3, 16, 16, device="meta", requires_grad=True)
+    assert not cpu_tuned(x) and type(layer(x).grad_fn).__name__ == "ConvolutionBackward0"
+    y = resize(torch.randn(2, 8, 8, 8, device="meta", requires_grad=True))
+    assert type(y.grad_fn).__name__ == "ConvolutionBackward0" and y.shape == (2, 16, 16, 16)
+    assert channels_last(x) is x

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from helpers import read_by
+from helpers import build_models, read_by
 
 from vidsynth.config import ModelConfig
 from vidsynth.errors import UserError
-from vidsynth.models import MODELS, GANModels, build_model
+from vidsynth.models.sampler import NoiseSampler, sample_seeds
+from vidsynth.training import FAMILIES, model_config
 
 # (family, resolution, option "key" set to true or "key=value"): every family at 32 and 64, plus vgan's
 # two-stream and mocogan's layered generator, and mocogan's deep image discriminator
@@ -26,17 +27,20 @@ def flag(option: str | None) -> dict:
 
 
 def tiny(name: str, resolution: int = 32, num_classes: int = 0, **kw) -> ModelConfig:
-    values = read_by(name, name=name, resolution=resolution, num_frames=8, num_classes=num_classes, z_dim=16,
+    values = read_by(name, resolution=resolution, num_frames=8, num_classes=num_classes, z_dim=16,
                      motion_dim=8, g_channels=8, d_channels=8, max_channels=64, image_frames=2)
-    return ModelConfig(**{**values, **kw})
+    return model_config(name, **{**values, **kw})
 
 
-def build(seed: int = 0, **kw) -> GANModels:
-    torch.manual_seed(seed)
-    return build_model(tiny(**kw))
+def build_model(cfg: ModelConfig):
+    return build_models(cfg)
 
 
-def warm_up(models: GANModels, batch: int = 4, labels=None) -> None:
+def build(seed: int = 0, **kw):
+    return build_models(tiny(**kw), seed)
+
+
+def warm_up(models, batch: int = 4, labels=None) -> None:
     """Training-mode forwards until the BatchNorm running statistics (momentum 0.1) are near the batch ones."""
     models.generator.train()
     with torch.no_grad():
@@ -51,7 +55,7 @@ def labels_for(cfg_classes: int, n: int):
 
 
 def test_registry_lists_both_families():
-    assert {"vgan", "mocogan"} <= set(MODELS)
+    assert {"vgan", "mocogan"} <= set(FAMILIES)
     assert set(build(name="vgan").discriminators) == {"video"}
     assert set(build(name="mocogan").discriminators) == {"image", "video"}
 
@@ -107,8 +111,8 @@ def test_seeds_and_batch_independence_in_eval(name, resolution, option):
     warm_up(models)
     g = models.generator
 
-    def sample(seed, n=2):
-        return g.sample(n, torch.Generator().manual_seed(seed))
+    def sample(seed):
+        return sample_seeds(g, [seed, seed + 10])
 
     assert torch.equal(sample(3), sample(3))
     assert not torch.allclose(sample(3), sample(4))
@@ -117,7 +121,7 @@ def test_seeds_and_batch_independence_in_eval(name, resolution, option):
         batch = g(latents)
         for i in range(4):
             torch.testing.assert_close(g(latents[i:i + 1]), batch[i:i + 1], atol=1e-5, rtol=1e-4)
-    assert not g.training  # sample() restored the mode it found
+    assert not g.training  # sampling restored the mode it found
     g.train()
     sample(3)
     assert g.training
@@ -131,14 +135,15 @@ def test_sample_truncation_and_labels():
                 module.gain.weight.normal_()
                 module.bias.weight.normal_()
     warm_up(models, labels=labels_for(3, 4))
-    g, seed = models.generator, torch.Generator
-    zero = g.sample(2, seed().manual_seed(0), labels=torch.tensor([1, 1]), truncation=0.0)
+    sampler = NoiseSampler(models.generator, tiny("mocogan", num_classes=3))
+    zero = sampler.sample([0, 1], labels=[1, 1], truncation=0.0)
     torch.testing.assert_close(zero[0], zero[1])  # psi = 0: every latent is the mean
-    assert not torch.allclose(zero, g.sample(2, seed().manual_seed(0), labels=torch.tensor([1, 1])))
-    assert not torch.allclose(zero[0], g.sample(1, seed().manual_seed(0), labels=torch.tensor([2]),
-                                                truncation=0.0)[0])  # the class changes the video
-    drawn = g.sample(4, seed().manual_seed(0))  # labels drawn from the generator when not given
-    assert torch.equal(drawn, g.sample(4, seed().manual_seed(0)))
+    assert not torch.allclose(zero, sampler.sample([0, 1], labels=[1, 1]))
+    assert not torch.allclose(zero[0], sampler.sample([0], labels=[2], truncation=0.0)[0])  # the class changes it
+    drawn = sampler.sample(4)  # seed k shows class k mod 3 when no labels are given
+    torch.testing.assert_close(drawn, sampler.sample([0, 1, 2, 3], labels=[0, 1, 2, 0]), rtol=0, atol=0)
+    with pytest.raises(UserError, match="one class in"):
+        sampler.sample([0, 1], labels=[3, 0])
 
 
 def test_mocogan_generates_longer_videos_than_trained_and_they_extend_the_short_one():
@@ -146,7 +151,7 @@ def test_mocogan_generates_longer_videos_than_trained_and_they_extend_the_short_
     warm_up(models)
     g = models.generator
     assert g.latent_dim(20) == 16 + 8 * 21
-    long = g.sample(2, torch.Generator().manual_seed(0), num_frames=20)
+    long = sample_seeds(g, [0, 1], num_frames=20)
     assert long.shape == (2, 3, 20, 32, 32)
     latents = g.make_latents(2, torch.Generator().manual_seed(0), num_frames=20)
     short = latents[:, :g.latent_dim(8)]  # same content, initial state and first 8 motion noises
@@ -217,19 +222,21 @@ def test_mocogan_layered_pastes_one_sprite_at_each_frames_position_over_a_static
     ("vgan", dict(layered=True), "layered=true is a mocogan option .* set two_stream=true"),
     ("vgan", dict(image_d="deep"), "image_d=deep is a mocogan option .* only a video discriminator"),
     ("mocogan", dict(two_stream=True), "two_stream=true is a vgan option .* set layered=true"),
-    ("vae", dict(image_frames=2), "image_frames=2 is a mocogan option that vae does not read: remove it or use model"),
+    ("vae", dict(image_frames=2), "image_frames=2 is a mocogan option that vae does not read: remove it or use "
+                                  "--model mocogan"),
     ("completion", dict(latent="grid"), "latent=grid is a vae option"),
-    ("vgan", dict(latent_channels=4), "latent_channels=4 is a vae / completion option .* model vae or completion"),
+    ("vgan", dict(latent_channels=4), "latent_channels=4 is a completion / vae option .* --model completion or vae"),
+    ("completion", dict(z_dim=4), "z_dim=4 is a mocogan / vae / vgan option that completion does not read"),
     ("mocogan", dict(task="inpaint"), "task=inpaint is a completion option"),
 ])
 def test_family_options_are_rejected_for_other_families(name, overrides, message):
     with pytest.raises(UserError, match=message) as err:
-        build_model(tiny(name=name, **overrides))
+        model_config(name, **overrides)
     assert "\n" not in str(err.value)
 
 
 def test_image_d_value_is_checked():
-    with pytest.raises(UserError, match="image_d='wide': use strided or deep"):
+    with pytest.raises(UserError, match="image_d='wide': use one of strided, deep"):
         build(name="mocogan", image_d="wide")
 
 
@@ -314,12 +321,16 @@ def test_input_shapes_are_checked():
         models.discriminators["video"](torch.zeros(2, 3, 8, 64, 64))
 
 
+def test_unknown_family_is_one_line():
+    with pytest.raises(UserError, match="unknown model 'stylegan': use one of completion, mocogan, vae, vgan"):
+        model_config("stylegan")
+
+
 @pytest.mark.parametrize("overrides,message", [
     (dict(resolution=48), "resolution=48"),
     (dict(resolution=0), "resolution=0"),
     (dict(name="vgan", num_frames=12), "power of two"),
     (dict(name="vgan", num_frames=1), "power of two"),
-    (dict(name="stylegan"), "unknown model"),
     (dict(g_channels=0), "g_channels"),
     (dict(num_frames=0), "num_frames"),
     (dict(name="mocogan", image_frames=9), "image_frames"),
@@ -351,7 +362,7 @@ def test_both_upsampling_modes_build_and_generate(name, upsample):
 
 
 def test_batch_norm_recalibration_matches_eval_mode_to_the_weights():
-    from vidsynth.sampling import recalibrate_batch_norm
+    from vidsynth.models.sampler import recalibrate_batch_norm
     g = build(name="vgan").generator
     with torch.no_grad():  # weights the running statistics never saw, as for an EMA generator
         for p in g.parameters():

@@ -9,18 +9,25 @@ import pytest
 import torch
 from torch.distributions import Laplace, Normal, kl_divergence
 
-from vidsynth.config import ModelConfig, TrainConfig, to_dict
+from helpers import build_models, make_objective
+
+from vidsynth.config import ModelConfig, to_dict
 from vidsynth.errors import UserError
 from vidsynth.losses.vae import NLL_CONSTANT, free_bits_kl, gaussian_kl, reconstruction
-from vidsynth.models import build_model
-from vidsynth.models.vae import VAEModels, VideoVAE
+from vidsynth.models.sampler import NoiseSampler, sample_seeds
+from vidsynth.models.vae import VideoVAE
+from vidsynth.training import model_config
 from vidsynth.training.vae import VAEObjective
 
 
 def tiny(resolution=32, latent="vector", num_classes=0, **kw) -> ModelConfig:
-    values = dict(name="vae", resolution=resolution, num_frames=8, num_classes=num_classes, latent=latent,
+    values = dict(resolution=resolution, num_frames=8, num_classes=num_classes, latent=latent,
                   z_dim=16, latent_channels=4, g_channels=8, max_channels=64)
-    return ModelConfig(**{**values, **kw})
+    return model_config("vae", **{**values, **kw})
+
+
+def build_model(cfg):
+    return build_models(cfg)
 
 
 @pytest.mark.parametrize("num_classes", [0, 3])
@@ -30,7 +37,7 @@ def tiny(resolution=32, latent="vector", num_classes=0, **kw) -> ModelConfig:
 def test_shapes(resolution, latent, latent_dim, upsample, num_classes):
     torch.manual_seed(0)
     models = build_model(tiny(resolution, latent, num_classes, upsample=upsample))
-    assert isinstance(models, VAEModels) and set(models.discriminators) == {"video"}
+    assert isinstance(models.generator, VideoVAE) and set(models.discriminators) == {"video"}
     vae = models.generator
     transposed = any(isinstance(m, torch.nn.ConvTranspose3d) for m in vae.decoder.modules())
     assert transposed == (upsample == "transpose")  # the decoder of the issue: ConvTranspose3d stages
@@ -40,12 +47,12 @@ def test_shapes(resolution, latent, latent_dim, upsample, num_classes):
     assert mean.shape == logvar.shape == (3, latent_dim) == (3, vae.latent_dim())
     out = vae(mean, labels)
     assert out.shape == video.shape and out.min() >= -1 and out.max() <= 1
-    assert vae.sample(2, torch.Generator().manual_seed(0), labels=labels[:2] if num_classes else None).shape == \
-        (2, 3, 8, resolution, resolution)
+    sampler = NoiseSampler(vae, tiny(resolution, latent, num_classes, upsample=upsample))
+    assert sampler.sample(2).shape == (2, 3, 8, resolution, resolution)
 
 
 def test_bad_settings_are_one_line_errors():
-    with pytest.raises(UserError, match="latent='cube'"):
+    with pytest.raises(UserError, match="latent='cube': use one of vector, grid"):
         build_model(tiny(latent="cube"))
     with pytest.raises(UserError, match="power of two"):
         build_model(tiny(num_frames=12))
@@ -80,16 +87,16 @@ def test_reconstruction_terms_are_negative_log_likelihoods(name, dist):
 
 
 def objective(model_cfg: ModelConfig, **train) -> VAEObjective:
-    torch.manual_seed(0)
-    return VAEObjective(build_model(model_cfg), model_cfg, TrainConfig(**{"batch_size": 4, **train}),
-                        torch.device("cpu"))
+    obj = make_objective(model_cfg, **train)
+    assert isinstance(obj, VAEObjective)
+    return obj
 
 
 def test_validation_nelbo_against_torch_distributions():
     cfg = tiny()
     obj = objective(cfg)
     video = torch.rand(3, 3, 8, 32, 32) * 2 - 1
-    stats = obj.validate([(video, None)])
+    stats = obj.validate([{"video": video}])
     # the same single posterior sample (seed 0), the ELBO written with torch.distributions
     vae = obj.generator.eval()
     with torch.no_grad():
@@ -108,9 +115,9 @@ def test_overfits_one_batch():
     data = build_dataset(name="shapes", resolution=32, num_frames=8, length=4, background="plain")
     video = torch.stack([data[i]["video"] for i in range(4)])
     baseline = float((video - video.mean()).square().mean())
-    obj = objective(tiny(g_channels=16, z_dim=32), lr_g=2e-3, beta=0.01, ema=0.0)
+    obj = objective(tiny(g_channels=16, z_dim=32), lr=2e-3, beta=0.01, ema=0.0)
     for step in range(150):
-        stats = obj.train_step(lambda: (video, None), step)
+        stats = obj.train_step(lambda: {"video": video}, step)
     recon = float(reconstruction("mse", obj.generator.reconstruct(video), video))
     assert stats["recon"] < 0.2 * baseline and recon < 0.2 * baseline, (stats, recon, baseline)
 
@@ -127,7 +134,6 @@ def test_interpolation_endpoints_are_the_reconstructions():
 
 def test_is_a_generator_for_sampling_and_export(tmp_path):
     from vidsynth.pretrained import load_pretrained
-    from vidsynth.sampling import sample_seeds
     vae = objective(tiny(num_classes=2)).generator
     assert isinstance(vae, VideoVAE)
     alone = sample_seeds(vae, [3], [1])
@@ -136,6 +142,11 @@ def test_is_a_generator_for_sampling_and_export(tmp_path):
     from safetensors.torch import save_file
     import json
     save_file({k: v.contiguous() for k, v in vae.state_dict().items()}, str(tmp_path / "model.safetensors"))
-    (tmp_path / "config.json").write_text(json.dumps({"model": to_dict(vae.cfg), "class_names": ["a", "b"]}))
+    # a config.json of format 1 (before per-family options: every family's options, no format_version)
+    old = {**to_dict(vae.cfg), "two_stream": False, "task": "predict", "image_frames": 4}
+    (tmp_path / "config.json").write_text(json.dumps({"model": old, "class_names": ["a", "b"]}))
     loaded = load_pretrained(tmp_path)
-    torch.testing.assert_close(sample_seeds(loaded, [3], [1]), alone)
+    torch.testing.assert_close(loaded.sample([3], labels=[1]), alone)
+    (tmp_path / "config.json").write_text(json.dumps({"format_version": 9, "model": to_dict(vae.cfg)}))
+    with pytest.raises(UserError, match="format_version 9; this vidsynth reads 1 to 2: upgrade vidsynth"):
+        load_pretrained(tmp_path)

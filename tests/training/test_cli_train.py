@@ -12,7 +12,6 @@ import torch
 
 import vidsynth
 from vidsynth.data.video_io import read_video
-from vidsynth.sampling import sample_seeds
 
 VIDSYNTH = Path(sys.executable).with_name("vidsynth")
 TINY = ["steps=3", "sample_every=3", "checkpoint_every=3", "log_every=1", "num_samples=2", "g_channels=8",
@@ -43,14 +42,21 @@ def test_quick_preset_train_sample_export(tmp_path):
     out = run("export", run_dir, "--out", "exported", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert json.loads((tmp_path / "exported" / "config.json").read_text())["model"]["resolution"] == 32
+    config = json.loads((tmp_path / "exported" / "config.json").read_text())
+    assert config["format_version"] == 2 and "beta" not in config["model"]
     model = vidsynth.load_pretrained(tmp_path / "exported")
-    assert model.class_names[3] == "diamond"
-    videos = model.sample(2, generator=torch.Generator().manual_seed(0), labels=torch.tensor([0, 1]))
+    assert model.class_names[3] == "diamond" and model.config.layered
+    videos = model.sample([0, 1], labels=[0, 1])
     assert videos.shape == (2, 3, 8, 32, 32) and videos.abs().max() <= 1
-    alone = sample_seeds(model, [5], [2])
-    batch = sample_seeds(model, [4, 5, 6], [1, 2, 3])
+    alone = model.sample([5], labels=[2])
+    batch = model.sample([4, 5, 6], labels=[1, 2, 3])
     torch.testing.assert_close(alone[0], batch[1], rtol=0, atol=1e-6)  # seed 5 alone == seed 5 in a batch
     assert not torch.equal(batch[0], batch[1])
+    torch.testing.assert_close(model.sample(3)[2], model.sample([2])[0], rtol=0, atol=1e-6)  # default labels too
+    out = run("sample", "exported", "--seeds", "5", "--out", "one", "--class", "triangle", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    decoded = read_video(tmp_path / "one" / "seed0005.mp4")[0]
+    assert decoded.shape == (8, 32, 32, 3)
 
     out = run("train", "--resume", "latest", "steps=4", cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
@@ -63,6 +69,8 @@ def test_train_user_errors_are_one_line(tmp_path):
         (["train", "loss=wgan-xx", *TINY], "wgan-xx"),
         (["train", "model.resolution=64"], "comes from the dataset"),
         (["train", "seed=3"], "ambiguous"),
+        (["train", "beta=2", *TINY], "beta=2 is a completion / vae option that mocogan does not read"),
+        (["train", "--model", "vgan", "train.recon=l1"], "recon=l1 is a vae option that vgan does not read"),
         (["train", "--resume", "latest"], "no run with a checkpoint"),
         (["train", "--model", "vgan", "num_frames=12"], "power of two"),
         (["sample", ".", "--out", "x"], "neither a run folder"),
@@ -80,14 +88,26 @@ def test_dry_run_prints_config_and_stops(tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
+def test_train_prints_one_summary_line_and_readable_times(tmp_path):
+    out = run("train", "--preset", "quick", *TINY, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines() + out.stderr.splitlines()
+    starting = [line for line in lines if line.startswith("starting ")]
+    assert len(starting) == 1 and "mocogan on shapes 32x32x8 (5 classes" in starting[0], lines
+    assert not any(line.strip().startswith('"') for line in lines)  # no config dump
+    assert all("time=" not in line and "elapsed=0:00:" in line for line in lines if line.startswith("step "))
+    assert "run folder: runs/00000-mocogan-shapes32" in out.stdout
+
+
 def test_a_checkpoint_of_another_layout_fails_in_one_line(tmp_path):
     """Weights whose names do not fit the model (e.g. written by an older vidsynth) give a one-line error, exit 2."""
     assert run("train", "--preset", "quick", "--outdir", "runs", *TINY, cwd=tmp_path).returncode == 0
     checkpoint = next((tmp_path / "runs").glob("*/checkpoints/*.pt"))
     state = torch.load(checkpoint, weights_only=True)
-    modules = state["objective"][0]["modules"]
+    modules = state["objective"]["modules"]
     modules["generator_ema"] = {k.replace(".conv.", ".1."): v for k, v in modules["generator_ema"].items()}
     torch.save(state, checkpoint)
     out = run("sample", checkpoint.parent.parent, "--seeds", "0", "--out", "s", cwd=tmp_path)
     assert out.returncode == 2, out.stderr
-    assert "another vidsynth version" in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert "does not fit the VideoGenerator its config describes" in out.stderr, out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1, out.stderr

@@ -14,11 +14,12 @@ import pytest
 import torch
 from helpers import read_by
 
-from vidsynth.config import DataConfig, ModelConfig, TrainConfig
+from vidsynth.config import DataConfig
 from vidsynth.errors import UserError
 from vidsynth.losses.vae import NLL_CONSTANT
 from vidsynth.training.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
-from vidsynth.training.loop import RunConfig, train
+from vidsynth.training import RunConfig, model_config, train_config
+from vidsynth.training.loop import train
 
 
 def tiny_model(model: str) -> dict:
@@ -28,9 +29,8 @@ def tiny_model(model: str) -> dict:
 
 def tiny(model="mocogan", steps=4, data=None, **train_opts) -> RunConfig:
     data = data or DataConfig(name="shapes", resolution=32, num_frames=8, length=64)
-    model_cfg = ModelConfig(name=model, **tiny_model(model))
     opts = dict(steps=steps, batch_size=4, sample_every=1000, checkpoint_every=1000, log_every=1, num_samples=2)
-    return RunConfig(data, model_cfg, TrainConfig(**{**opts, **train_opts}))
+    return RunConfig(data, model_config(model, **tiny_model(model)), train_config(model, **{**opts, **train_opts}))
 
 
 def objective_state(run_dir: Path, index: int = -1) -> dict:
@@ -70,9 +70,9 @@ def test_run_folder_and_resume_is_bit_exact(tmp_path, model):
     resumed = train(cfg, resume=first, progress=False)
     assert resumed == first
     a, b = objective_state(straight), objective_state(resumed)
-    assert a["step"] == b["step"] == 4 and a["consumed"] == b["consumed"] == 16
-    assert_states_equal(a["objective"], b["objective"])  # models, EMA, optimizers, RNGs: bit for bit
-    assert_states_equal(a["rng"], b["rng"])
+    assert a["step"] == b["step"] == 4 and a["ranks"][0]["consumed"] == b["ranks"][0]["consumed"] == 16
+    assert_states_equal(a["objective"], b["objective"])  # models, EMA, optimizers, shared RNG: bit for bit
+    assert_states_equal(a["ranks"], b["ranks"])  # per-process RNGs and data position
 
 
 def test_checkpoints_rotate_and_load_without_pickle(tmp_path):
@@ -86,14 +86,14 @@ def test_checkpoints_rotate_and_load_without_pickle(tmp_path):
 def test_nan_stops_with_step_and_loss_and_keeps_last_checkpoint(tmp_path):
     run = train(tiny(steps=2, checkpoint_every=1, keep_checkpoints=5), outdir=tmp_path, progress=False)
     state = objective_state(run)
-    d_state = state["objective"][0]["modules"]["discriminators"]
+    d_state = state["objective"]["modules"]["discriminators"]
     key = next(k for k in d_state if k.endswith("weight") or k.endswith("original"))
     d_state[key].fill_(float("nan"))
     save_checkpoint(state, run / "checkpoints", 2, keep=5)
     before = {p.name: p.read_bytes() for p in list_checkpoints(run / "checkpoints")}
     cfg = RunConfig.load(run)
     cfg.train = dataclasses.replace(cfg.train, steps=4)
-    with pytest.raises(UserError, match=r"step 2: loss D_\w+ is nan.*last good checkpoint.*step-0000002.pt"):
+    with pytest.raises(UserError, match=r"step 3: loss D_\w+ is nan.*last good checkpoint.*step-0000002.pt"):
         train(cfg, resume=run, progress=False)
     assert {p.name: p.read_bytes() for p in list_checkpoints(run / "checkpoints")} == before
 
@@ -119,7 +119,7 @@ def test_config_errors_before_work(tmp_path):
 
 
 def _final_params(run_dir: Path, rank: int = 0) -> dict:
-    return objective_state(run_dir)["objective"][rank]["modules"]
+    return objective_state(run_dir)["objective"]["modules"]
 
 
 @pytest.mark.slow
@@ -142,10 +142,11 @@ def test_two_processes_equal_one_process(tmp_path, model):
     assert out.returncode == 0, out.stderr[-3000:]
     two = next((tmp_path / "two").iterdir())
     state = objective_state(two)
-    assert state["world_size"] == 2
-    assert_states_equal(state["objective"][0]["modules"], state["objective"][1]["modules"])
+    assert state["world_size"] == 2 and len(state["ranks"]) == 2  # the replicated state once, per-rank state twice
+    assert state["ranks"][0]["consumed"] == state["ranks"][1]["consumed"] == 3 * 2  # steps x batch per rank
+    assert not torch.equal(state["ranks"][0]["objective"]["rng"], state["ranks"][1]["objective"]["rng"])
     ref = _final_params(single)
-    for name, module in state["objective"][0]["modules"].items():
+    for name, module in state["objective"]["modules"].items():
         for key, value in module.items():
             if value.is_floating_point():
                 torch.testing.assert_close(value, ref[name][key], rtol=1e-4, atol=1e-5, msg=f"{name}.{key}")
@@ -154,7 +155,7 @@ def test_two_processes_equal_one_process(tmp_path, model):
 def test_n_critic_and_accumulation_consume_the_right_data(tmp_path):
     run = train(tiny(steps=2, n_critic=2, accum=2, checkpoint_every=2), outdir=tmp_path, progress=False)
     state = objective_state(run)
-    assert state["consumed"] == 2 * 2 * 4  # steps x n_critic x batch
+    assert state["ranks"][0]["consumed"] == 2 * 2 * 4  # steps x n_critic x batch
     stats = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
     assert {"D_image", "D_video", "G_image", "G_video"} <= set(stats[-1])
 
@@ -167,7 +168,7 @@ def test_every_loss_trains_through_the_loop(tmp_path, loss):
     stats = json.loads((run / "stats.jsonl").read_text().splitlines()[-1])
     assert ("gp" in stats) == (loss == "wgan-gp") and ("r1" in stats) == (loss == "hinge")
     if loss == "wgan":  # weight clipping keeps every D parameter inside [-clip, clip]
-        d_state = objective_state(run)["objective"][0]["modules"]["discriminators"]
+        d_state = objective_state(run)["objective"]["modules"]["discriminators"]
         params = [v for k, v in d_state.items() if k.endswith(("original", ".weight", ".bias"))]
         assert params and max(float(v.abs().max()) for v in params) <= 0.01
 
@@ -201,13 +202,13 @@ def test_vae_trains_resumes_exactly_and_reports_validation_elbo(tmp_path):
     cfg.train = dataclasses.replace(cfg.train, steps=4)
     resumed = train(cfg, resume=first, progress=False)
     assert_states_equal(objective_state(straight)["objective"], objective_state(resumed)["objective"])
-    assert "discriminators" not in objective_state(straight)["objective"][0]["optimizers"]
+    assert "discriminators" not in objective_state(straight)["objective"]["optimizers"]
 
 
 def test_vae_gan_trains_its_discriminator(tmp_path):
     run = train(tiny("vae", steps=2, checkpoint_every=2, adversarial=0.1, loss="hinge"), outdir=tmp_path,
                 progress=False)
-    state = objective_state(run)["objective"][0]
+    state = objective_state(run)["objective"]
     assert "discriminators" in state["optimizers"]
     stats = json.loads((run / "stats.jsonl").read_text().splitlines()[-2])
     assert {"recon", "kl", "D_video", "G_video"} <= set(stats)
@@ -239,3 +240,46 @@ def test_completion_trains_and_resumes_exactly(tmp_path):
     resumed_cfg.train = dataclasses.replace(resumed_cfg.train, steps=4)
     resumed = train(resumed_cfg, resume=first, progress=False)
     assert_states_equal(objective_state(straight)["objective"], objective_state(resumed)["objective"])
+
+
+def test_a_run_of_format_1_resumes_exactly(tmp_path):
+    """Runs written before per-family options (every family's options in config.json, no format_version; every
+    process's full copy of the state in a checkpoint) are converted on reading and resume bit for bit."""
+    straight = train(tiny(steps=4, checkpoint_every=2), outdir=tmp_path / "a", progress=False)
+    first = train(tiny(steps=2, checkpoint_every=2), outdir=tmp_path / "b", progress=False)
+    config = json.loads((first / "config.json").read_text())
+    del config["format_version"]
+    config["model"] |= {"two_stream": False, "task": "predict", "latent": "vector"}
+    config["train"] |= {"beta": 1.0, "recon": "mse", "val_every": 500}
+    (first / "config.json").write_text(json.dumps(config))
+    path = list_checkpoints(first / "checkpoints")[-1]
+    state = torch.load(path, weights_only=True)
+    rank = state["ranks"][0]
+    torch.save({"step": state["step"], "consumed": rank["consumed"], "world_size": 1,
+                "objective": [{**state["objective"], "rng": rank["objective"]["rng"]}], "rng": [rank["rng"]]}, path)
+    cfg = RunConfig.load(first)
+    cfg.train = dataclasses.replace(cfg.train, steps=4)
+    resumed = train(cfg, resume=first, progress=False)
+    assert json.loads((first / "config.json").read_text())["format_version"] == 2
+    assert_states_equal(objective_state(straight)["objective"], objective_state(resumed)["objective"])
+    assert_states_equal(objective_state(straight)["ranks"], objective_state(resumed)["ranks"])
+
+
+def test_time_budget_stops_with_a_checkpoint_and_samples(tmp_path):
+    run = train(tiny(steps=1000, minutes=1e-4, checkpoint_every=500, sample_every=500), outdir=tmp_path,
+                progress=False)
+    state = objective_state(run)
+    assert state["step"] == 1 and state["elapsed"] > 0.006  # stopped after the first step
+    assert (run / "samples" / "step-0000001.png").is_file()
+    assert "the time budget of 0.0001 minutes is spent" in (run / "log.txt").read_text()
+    cfg = RunConfig.load(run)
+    cfg.train = dataclasses.replace(cfg.train, minutes=0.0, steps=2)
+    assert objective_state(train(cfg, resume=run, progress=False))["step"] == 2
+
+
+def test_an_option_the_family_does_not_read_is_rejected_before_work(tmp_path):
+    cfg = tiny()
+    cfg.train = train_config("vae", steps=1, beta=2.0)  # a VAE option on a mocogan run
+    with pytest.raises(UserError, match=r"^beta=2.0 is a completion / vae option that mocogan does not read"):
+        train(cfg, outdir=tmp_path, progress=False)
+    assert not list(tmp_path.iterdir())

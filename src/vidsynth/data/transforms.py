@@ -9,9 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-SHORT_POLICIES = ("drop", "loop", "pad")
-START_MODES = ("random", "center")
-CROP_MODES = ("center", "random")
+from vidsynth.config import CROP_MODES, SHORT_POLICIES, START_MODES  # noqa: F401  (re-exported)
 
 
 def clip_span(num_frames: int, frame_stride: int) -> int:

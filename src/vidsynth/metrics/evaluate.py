@@ -21,7 +21,8 @@ from vidsynth.data.index import cache_dir
 from vidsynth.errors import UserError
 from vidsynth.io import replaced_atomically
 from vidsynth.metrics.fvd import Protocol, parse_metric, score, video_features
-from vidsynth.sampling import sample_seeds, seed_labels
+from vidsynth.models.sampler import Sampler
+from vidsynth.training.distributed import keep_freed_memory_mapped
 
 
 def protocol_data(cfg: DataConfig, protocol: Protocol) -> DataConfig:
@@ -53,35 +54,32 @@ def real_clips(dataset: VideoDataset, protocol: Protocol, batch_size: int) -> It
         yield torch.stack([s["video"] for s in samples])
 
 
-def completed_clips(model: torch.nn.Module, dataset: VideoDataset, protocol: Protocol,
+def completed_clips(sampler: Sampler, dataset: VideoDataset, protocol: Protocol,
                     batch_size: int) -> Iterator[Tensor]:
     """The protocol's real clips (those of ``real_clips``) completed by a completion model: the pixels its task
     leaves unknown (the frames after the context, between the keyframes, or in a hole) generated, the others kept.
     Masks and any latent noise come from one generator seeded with the protocol's seed, drawn clip by clip, so
     the result does not depend on the batch size."""
-    from vidsynth.models.completion import training_mask
-    c = model.cfg
+    c = sampler.config
     if dataset.resolution != c.resolution:
         raise UserError(f"the real clips are {dataset.resolution}px, the model completes {c.resolution}px clips: "
                         f"set resolution={c.resolution}")
     if c.task == "predict" and c.context >= protocol.num_frames:
         raise UserError(f"{protocol.name}: the model's context is {c.context} frames, so clips need more than "
                         f"{c.context} frames; use a protocol with more frames")
-    rng, device = torch.Generator().manual_seed(protocol.seed), next(model.parameters()).device
+    rng, device = torch.Generator().manual_seed(protocol.seed), sampler.device
     for samples in _protocol_samples(dataset, protocol, batch_size):
         video = torch.stack([s["video"] for s in samples])
-        labels = torch.tensor([s["label"] for s in samples], device=device) if model.num_classes else None
-        mask = training_mask(c, len(video), video.shape[2], rng)
-        yield model.complete(video.to(device), mask.to(device), labels, rng).cpu()
+        labels = torch.tensor([s["label"] for s in samples], device=device) if sampler.num_classes else None
+        mask = sampler.training_masks(len(video), video.shape[2], rng)
+        yield sampler.complete(video.to(device), mask.to(device), labels, rng).cpu()
 
 
-def generated_clips(generator: torch.nn.Module, protocol: Protocol, batch_size: int,
-                    num_classes: int = 0) -> Iterator[Tensor]:
+def generated_clips(sampler: Sampler, protocol: Protocol, batch_size: int) -> Iterator[Tensor]:
     """Batches of generated clips from seeds 0..num_clips-1 (classes in turn for a conditional model)."""
     for i in range(0, protocol.num_clips, batch_size):
         seeds = list(range(i, min(i + batch_size, protocol.num_clips)))
-        yield sample_seeds(generator, seeds, seed_labels(seeds, num_classes), num_frames=protocol.num_frames,
-                           batch_size=batch_size)
+        yield sampler.sample(seeds, num_frames=protocol.num_frames, batch_size=batch_size)
 
 
 def _fingerprint(dataset: VideoDataset) -> list:
@@ -139,17 +137,16 @@ def folder_data(folder: Path) -> DataConfig:
     return DataConfig(name="videofolder", root=str(folder), resolution=min(info.height, info.width), cache="none")
 
 
-def evaluate(metrics: list[str], fake, real: DataConfig, *, batch_size: int = 8, device=None,
+def evaluate(metrics: list[str], fake: Sampler | DataConfig, real: DataConfig, *, batch_size: int = 8, device=None,
              use_cache: bool = True) -> list[dict]:
-    """One record per metric name: ``fake`` is a generator (sampled with seeds 0..N-1), a completion model
-    (completing the real clips) or a DataConfig of generated video files; ``real`` the real data. Features are
-    computed once per distinct protocol."""
+    """One record per metric name: ``fake`` is a model's sampler (sampled with seeds 0..N-1, or, for a completion
+    model, completing the real clips) or a DataConfig of generated video files; ``real`` the real data. Features
+    are computed once per distinct protocol."""
     from vidsynth.metrics.i3d import I3D_SHA256, load_i3d
-    from vidsynth.training.distributed import keep_freed_memory_mapped
     protocols = [parse_metric(m) for m in metrics]
     keep_freed_memory_mapped()  # I3D's large activations otherwise pay page faults at every batch: 1.3x here
     detector = load_i3d(device)
-    if isinstance(fake, torch.nn.Module):
+    if isinstance(fake, Sampler):
         fake = fake.to(next(detector.parameters()).device)
     records, cache = [], {}
     for protocol in protocols:
@@ -160,23 +157,22 @@ def evaluate(metrics: list[str], fake, real: DataConfig, *, batch_size: int = 8,
             if isinstance(fake, DataConfig):
                 fake_feats, fake_info = real_features(fake, protocol, detector, I3D_SHA256, batch_size,
                                                       use_cache=False, repeat=False)
-            elif not hasattr(fake, "make_latents"):  # a completion model: it completes the real clips
+            elif not fake.generates:  # a completion model: it completes the real clips
                 dataset = build_dataset(protocol_data(real, protocol))
                 fake_feats = video_features(completed_clips(fake, dataset, protocol, batch_size), detector,
                                             protocol.resize, batch_size, total=protocol.num_clips,
                                             desc="completed clips")
-                c = fake.cfg
-                fake_info = {"model": type(fake).__name__, "task": c.task, "context": c.context,
+                c = fake.config
+                fake_info = {"model": c.name, "task": c.task, "context": c.context,
                              "keyframe_stride": c.keyframe_stride, "stochastic": c.stochastic,
                              "clips": "the real clips, completed (given pixels included)",
                              "masks_and_noise_seed": protocol.seed}
             else:
-                num_classes = getattr(fake, "num_classes", 0)
-                fake_feats = video_features(generated_clips(fake, protocol, batch_size, num_classes), detector,
+                fake_feats = video_features(generated_clips(fake, protocol, batch_size), detector,
                                             protocol.resize, batch_size, total=protocol.num_clips,
                                             desc="generated clips")
-                fake_info = {"generator": type(fake).__name__, "seeds": f"0-{protocol.num_clips - 1}",
-                             "classes": "seed k -> class k mod classes" if num_classes else None}
+                fake_info = {"model": fake.config.name, "seeds": f"0-{protocol.num_clips - 1}",
+                             "classes": "seed k -> class k mod classes" if fake.num_classes else None}
             cache[shared] = real_feats, real_info, fake_feats, fake_info
         real_feats, real_info, fake_feats, fake_info = cache[shared]
         if len(real_feats) < protocol.num_clips or len(fake_feats) < protocol.num_clips:
@@ -186,6 +182,23 @@ def evaluate(metrics: list[str], fake, real: DataConfig, *, batch_size: int = 8,
                         "real": real_info, "fake": fake_info, "detector": f"i3d-kinetics-400 sha256:{I3D_SHA256}",
                         "seconds": round(time.perf_counter() - start, 1)})
     return records
+
+
+def training_evaluator(metrics: str, data: DataConfig):
+    """The training loop's ``evaluator`` for ``metrics`` (e.g. "fvd256_16f,kvd256_16f") against ``data``: it
+    checks the names and the I3D weights now, before training starts, then appends each record to the run's
+    metric-<name>.jsonl and returns a summary line."""
+    from vidsynth.metrics.i3d import require_i3d
+    names = [m for m in metrics.split(",") if m.strip()]
+    for name in names:
+        parse_metric(name)
+    require_i3d()
+
+    def evaluator(sampler: Sampler, run_dir: Path, step: int) -> str:
+        records = evaluate(names, sampler, data)
+        append_records(run_dir, records, step=step)
+        return " ".join(f"{r['metric']}={r['value']:.4f}" for r in records)
+    return evaluator
 
 
 def append_records(run_dir: Path, records: list[dict], **extra) -> None:

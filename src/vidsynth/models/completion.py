@@ -20,25 +20,41 @@ with additive skips; a class embedding is added at 16x16 when the data has label
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from vidsynth.config import ModelConfig
+from vidsynth.config import ModelConfig, at_least, one_of
 from vidsynth.errors import UserError
-from vidsynth.models import GANModels, register_model
 from vidsynth.models.layers import (ResizeConv, VideoDiscriminator, assert_shape, check_labels, conv, evaluating,
                                     init_weights)
+from vidsynth.models.sampler import Sampler
 
-__all__ = ["TASKS", "CompletionModels", "CompletionNet", "compose", "task_mask", "training_mask", "hole_mask",
-           "build"]
+__all__ = ["TASKS", "CompletionConfig", "CompletionNet", "CompletionSampler", "compose", "task_mask",
+           "training_mask", "hole_mask", "build", "discriminators"]
 
 TASKS = ("predict", "interpolate", "inpaint")
 
 
-class CompletionModels(GANModels):
-    """The completion generator and the discriminators of the optional adversarial term."""
+@dataclass
+class CompletionConfig(ModelConfig):
+    task: str = "predict"           # predict | interpolate | inpaint (what is known in training clips)
+    context: int = 10               # predict: given frames at the start of each clip
+    keyframe_stride: int = 0        # interpolate: every n-th frame is given (0: first and last only)
+    stochastic: bool = False        # per-frame latents with a learned prior (latent_channels x 16 x 16)
+    latent_channels: int = 8        # with stochastic=true
+
+    def check(self) -> "CompletionConfig":
+        super().check()
+        one_of(self, "task", TASKS)
+        at_least(self, 1, "context", "latent_channels")
+        at_least(self, 0, "keyframe_stride")
+        if self.task == "predict" and not 1 <= self.context < self.num_frames:
+            raise UserError(f"task=predict: context={self.context} must be in [1, num_frames - 1 = "
+                            f"{self.num_frames - 1}]")
+        return self
 
 
 def compose(video: Tensor, mask: Tensor, residual: Tensor) -> Tensor:
@@ -102,7 +118,7 @@ def task_mask(task: str, batch: int, num_frames: int, resolution: int, *, contex
     return mask
 
 
-def training_mask(cfg: ModelConfig, batch: int, num_frames: int, generator: torch.Generator | None = None) -> Tensor:
+def training_mask(cfg: CompletionConfig, batch: int, num_frames: int, generator: torch.Generator | None = None) -> Tensor:
     """``task_mask`` for the task, context and keyframe stride of a completion model's config."""
     return task_mask(cfg.task, batch, num_frames, cfg.resolution, context=cfg.context,
                      keyframe_stride=cfg.keyframe_stride, generator=generator)
@@ -150,10 +166,8 @@ class CompletionNet(nn.Module):
 
     DILATIONS = (1, 2, 4, 8)
 
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, cfg: CompletionConfig):
         super().__init__()
-        if cfg.task not in TASKS:
-            raise UserError(f"task={cfg.task!r}: use one of {', '.join(TASKS)}")
         self.cfg, self.num_classes = cfg, cfg.num_classes
         stages = max(1, int(math.log2(cfg.resolution // 16)))
         w = [min(cfg.max_channels, cfg.g_channels * 2**i) for i in range(stages + 1)]
@@ -218,20 +232,18 @@ class CompletionNet(nn.Module):
         return self._decode(video, mask, h, skips)
 
     def posterior_forward(self, video: Tensor, mask: Tensor, labels: Tensor | None = None,
-                          noise: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """(completion with latents from the posterior given the whole real ``video``, KL(q || p) ``[B]`` summed
-        over the latents). Stochastic models only."""
-        from vidsynth.losses.vae import gaussian_kl
+                          noise: Tensor | None = None) -> tuple[Tensor, tuple[Tensor, Tensor], tuple[Tensor, Tensor]]:
+        """(completion with latents from the posterior given the whole real ``video``, the posterior's and the
+        prior's (mean, log-variance), each ``[B, Z, T, h, w]``). Stochastic models only."""
         assert self.cfg.stochastic, "posterior_forward needs a stochastic model"
         h, skips = self._encode(video, mask, labels)
         e = self.real_stem(video)
         for layer in self.real_down:
             e = layer(self.act(e))
         mean, logvar = self.posterior(torch.cat([h, e], 1))
-        prior_mean, prior_logvar = self.prior(h)
-        kl = gaussian_kl(mean, logvar, prior_mean, prior_logvar).flatten(1).sum(1)
+        prior = self.prior(h)
         h = self._with_latents(h, mean + torch.exp(0.5 * logvar) * self._noise(video, noise))
-        return self._decode(video, mask, h, skips), kl
+        return self._decode(video, mask, h, skips), (mean, logvar), prior
 
     def complete(self, video: Tensor, mask: Tensor, labels: Tensor | None = None,
                  generator: torch.Generator | None = None) -> Tensor:
@@ -246,8 +258,27 @@ class CompletionNet(nn.Module):
             return self(video, mask, labels, noise).clamp(-1, 1)
 
 
-@register_model("completion")
-def build(cfg: ModelConfig) -> CompletionModels:
-    if cfg.task == "predict" and not 1 <= cfg.context < cfg.num_frames:
-        raise UserError(f"task=predict: context={cfg.context} must be in [1, num_frames - 1 = {cfg.num_frames - 1}]")
-    return CompletionModels(CompletionNet(cfg), {"video": VideoDiscriminator(cfg)})
+class CompletionSampler(Sampler):
+    """A completion model completes given clips (``complete``); it has nothing to sample from noise."""
+
+    generates = False
+
+    def sample(self, seeds, labels=None, prompts=None, num_frames=None, truncation=1.0, batch_size=16):
+        raise UserError(f"this is a completion model (task={self.config.task}): it completes given clips instead of "
+                        "sampling; use vidsynth predict, interpolate or inpaint")
+
+    def complete(self, video, mask, labels=None, generator=None):
+        return self.model.complete(video, mask, labels, generator)
+
+    def training_masks(self, n: int, num_frames: int, generator: torch.Generator | None = None) -> Tensor:
+        """``n`` masks of known pixels ``[n, 1, T, R, R]`` as in training (the evaluation protocols use them)."""
+        return training_mask(self.config, n, num_frames, generator)
+
+
+def build(cfg: CompletionConfig) -> CompletionNet:
+    return CompletionNet(cfg)
+
+
+def discriminators(cfg: CompletionConfig) -> dict:
+    """The discriminator of the optional adversarial term (completed clips against real ones)."""
+    return {"video": VideoDiscriminator(cfg)}

@@ -73,13 +73,20 @@ def spectral_norm(module: nn.Module, enabled: bool) -> nn.Module:
     return nn.utils.parametrizations.spectral_norm(module) if enabled else module
 
 
+def cpu_tuned(x: Tensor) -> bool:
+    """Whether the CPU-tuned paths of this module run for ``x``: the channels-last conv stacks, ``_ConvFunction``'s
+    backward shortcuts and ``ResizeConv``'s sub-pixel form were each measured faster on the CPU (oneDNN) only; on
+    other devices (CUDA) the stock cuDNN paths run."""
+    return x.device.type == "cpu"
+
+
 def channels_last(x: Tensor) -> Tensor:
     """``x`` (``[B, C, H, W]`` or ``[B, C, T, H, W]``) in channels-last memory order on the CPU, unchanged elsewhere.
     oneDNN then writes a conv's output and input gradient straight into the tensor instead of reordering them from
     its blocked layout, so the conv stacks (``UpStack``, ``DownStack``, the deep frame D) keep their activations
     channels-last and hand back contiguous outputs (2 CPU cores, a training step at 64^2, batch 16 x 16 frames:
     vgan 2.51 -> 2.46 s, mocogan 3.62 -> 3.21 s). Elsewhere (CUDA) the memory order is left to the caller."""
-    if x.device.type != "cpu" or x.dim() not in (4, 5):
+    if not cpu_tuned(x) or x.dim() not in (4, 5):
         return x
     return x.contiguous(memory_format=_channels_last_format(x))
 
@@ -177,9 +184,12 @@ class _ConvFunction(torch.autograd.Function):
 
 
 class _Conv:
-    """Conv{2,3}d whose forward runs ``_ConvFunction`` (same parameters and state dict as torch's)."""
+    """Conv{2,3}d whose forward runs ``_ConvFunction`` on the CPU and torch's own conv elsewhere (same parameters
+    and state dict as torch's)."""
 
     def _conv_forward(self, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        if not cpu_tuned(x):
+            return super()._conv_forward(x, weight, bias)
         return _ConvFunction.apply(x, weight, bias, self.stride, self.padding)
 
 
@@ -321,7 +331,8 @@ class ResizeConv(nn.Module):
     With at most 64 output channels (the wide, high-resolution stages and the RGB layer) the same function is
     computed as a sub-pixel conv: one conv on the low-resolution input with prod(scale) * out_channels outputs,
     whose kernels are sums of the original taps (``_SUBPIXEL_TAPS``), then a pixel shuffle. Same parameters, same
-    result up to float rounding, and the upsampled input is never materialised. Measured on a 2-core CPU (fwd +
+    result up to float rounding, and the upsampled input is never materialised (on the CPU only, see
+    ``cpu_tuned``). Measured on a 2-core CPU (fwd +
     bwd, batch 16 x 16 frames): the RGB layer 5x faster (oneDNN vectorises over output channels in blocks of 16,
     so a 3-channel conv runs at ~3/16 of the machine's rate), 64 outputs 1.2-1.5x faster, but 128-256 outputs
     at 4x4-8x8 input up to 1.9x slower, hence the threshold."""
@@ -336,7 +347,7 @@ class ResizeConv(nn.Module):
         self.subpixel = out_channels <= 64
 
     def forward(self, x: Tensor) -> Tensor:
-        if not self.subpixel:
+        if not (self.subpixel and cpu_tuned(x)):
             return self.conv(F.interpolate(x, scale_factor=self.scale, mode="nearest"))
         return self.subpixel_forward(x)
 
@@ -494,8 +505,9 @@ class VideoDiscriminator(ConvDiscriminator):
 
 
 class Generator(nn.Module):
-    """Sampling API shared by the generators. A subclass sets ``num_classes`` and defines ``latent_dim`` and
-    ``forward(latents [B, L], labels [B] long | None) -> video [B, C, T, R, R]`` in [-1, 1]."""
+    """Base of the networks that generate from Gaussian latents (sampled through ``sampler.NoiseSampler``). A
+    subclass sets ``num_classes`` and defines ``latent_dim`` and ``forward(latents [B, L], labels [B] long | None)
+    -> video [B, C, T, R, R]`` in [-1, 1]."""
 
     num_classes: int = 0
 
@@ -505,16 +517,3 @@ class Generator(nn.Module):
     def make_latents(self, n: int, generator: torch.Generator | None = None, num_frames: int | None = None) -> Tensor:
         """``[n, latent_dim(num_frames)]`` ~ N(0, 1), drawn on the CPU from ``generator`` (move it to the device)."""
         return torch.randn(n, self.latent_dim(num_frames), generator=generator)
-
-    @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None, labels: Tensor | None = None,
-               num_frames: int | None = None, truncation: float = 1.0) -> Tensor:
-        """``n`` videos ``[n, C, T, R, R]`` in eval mode (BatchNorm running statistics; the training mode is
-        restored afterwards). Truncation trick: latents are scaled by ``truncation`` toward their mean 0.
-        A conditional model without ``labels`` draws them uniformly from ``generator`` after the latents."""
-        latents = self.make_latents(n, generator, num_frames) * truncation
-        if self.num_classes and labels is None:
-            labels = torch.randint(self.num_classes, (n,), generator=generator)
-        device = next(self.parameters()).device
-        with evaluating(self):
-            return self(latents.to(device), None if labels is None else labels.to(device))

@@ -11,17 +11,36 @@ layer: a background and a sprite per clip, the sprite's position per frame.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from vidsynth.config import ModelConfig
+from vidsynth.config import LatentModelConfig, at_least, one_of
 from vidsynth.errors import UserError
-from vidsynth.models import GANModels, register_model
 from vidsynth.models.layers import (ConvDiscriminator, DeepFrameDiscriminator, Generator, UpStack,
                                     VideoDiscriminator, assert_shape, check_labels, init_weights, widths)
 
-__all__ = ["MotionRNN", "LayeredFrames", "VideoGenerator", "ImageDiscriminator", "VideoDiscriminator", "build"]
+__all__ = ["MocoganConfig", "MotionRNN", "LayeredFrames", "VideoGenerator", "ImageDiscriminator", "VideoDiscriminator", "build",
+           "discriminators"]
+
+@dataclass
+class MocoganConfig(LatentModelConfig):
+    motion_dim: int = 16            # motion noise and GRU state size per frame
+    layered: bool = False           # frames = a static background + one RGBA sprite per clip, moved per frame
+    image_frames: int = 4           # frames per clip the image discriminator sees
+    image_d: str = "strided"        # image discriminator: strided (as the video D) | deep (see layers.py)
+
+    def check(self) -> "MocoganConfig":
+        super().check()
+        at_least(self, 1, "motion_dim", "image_frames")
+        one_of(self, "image_d", ("strided", "deep"))
+        if self.image_frames > self.num_frames:
+            raise UserError(f"mocogan: image_frames={self.image_frames} exceeds num_frames={self.num_frames}: "
+                            f"set image_frames <= {self.num_frames}")
+        return self
+
 
 SPRITE_SCALE = 0.5  # the sprite layer's side, as a fraction of the frame side: room for objects up to half the frame
 
@@ -55,7 +74,7 @@ class LayeredFrames(nn.Module):
     frame. content ``[B, z_dim]``, motion ``[B, T, motion_dim]`` (+ labels) -> video ``[B, C, T, R, R]`` in [-1, 1].
     """
 
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, cfg: MocoganConfig):
         super().__init__()
         self.cfg = cfg
         w = widths(cfg.resolution, cfg.g_channels, cfg.max_channels)  # the sprite stack uses its sizes <= R/2
@@ -91,7 +110,7 @@ class VideoGenerator(Generator):
     ``cfg.layered``, composed by ``LayeredFrames``.
     """
 
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, cfg: MocoganConfig):
         super().__init__()
         self.cfg, self.num_classes = cfg, cfg.num_classes
         self.motion = MotionRNN(cfg.motion_dim)
@@ -139,7 +158,7 @@ class ImageDiscriminator(nn.Module):
     it is saved in checkpoints (exact resume), and every process of a multi-process run draws the same phase, so N
     processes compute what one process computes with the same global batch."""
 
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, cfg: MocoganConfig):
         super().__init__()
         self.cfg, self.num_classes = cfg, cfg.num_classes
         if cfg.image_d == "deep":
@@ -174,10 +193,9 @@ class ImageDiscriminator(nn.Module):
         return logits.view(b, k).mean(1)
 
 
-@register_model("mocogan")
-def build(cfg: ModelConfig) -> GANModels:
-    if cfg.image_frames > cfg.num_frames:
-        raise UserError(f"mocogan: image_frames={cfg.image_frames} exceeds num_frames={cfg.num_frames}: "
-                        f"set image_frames <= {cfg.num_frames}")
-    return GANModels(VideoGenerator(cfg),
-                     {"image": ImageDiscriminator(cfg), "video": VideoDiscriminator(cfg)})
+def build(cfg: MocoganConfig) -> VideoGenerator:
+    return VideoGenerator(cfg)
+
+
+def discriminators(cfg: MocoganConfig) -> dict:
+    return {"image": ImageDiscriminator(cfg), "video": VideoDiscriminator(cfg)}

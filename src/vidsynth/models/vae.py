@@ -15,34 +15,40 @@ adversarial term) is in ``vidsynth.training.vae``.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
-from vidsynth.config import ModelConfig
+from vidsynth.config import LatentModelConfig, at_least, one_of
 from vidsynth.errors import UserError
-from vidsynth.models import GANModels, register_model
 from vidsynth.models.layers import (DownStack, Generator, UpStack, VideoDiscriminator, assert_shape, check_labels,
                                     conv, evaluating, init_weights, widths)
 from vidsynth.models.vgan import check_frames
 
-__all__ = ["VideoVAE", "VAEModels", "build"]
+__all__ = ["VAEConfig", "VideoVAE", "build", "discriminators"]
 
 
-class VAEModels(GANModels):
-    """The VAE (as ``generator``: its forward decodes latents) and the discriminators of the optional adversarial
-    term (used only when ``train.adversarial > 0``)."""
+@dataclass
+class VAEConfig(LatentModelConfig):
+    latent: str = "vector"          # vector (z_dim numbers) | grid (latent_channels per cell of a t x 4 x 4 map)
+    latent_channels: int = 8        # with latent=grid
+
+    def check(self) -> "VAEConfig":
+        super().check()
+        one_of(self, "latent", ("vector", "grid"))
+        at_least(self, 1, "latent_channels")
+        check_frames(self.num_frames, "vae")
+        return self
 
 
 class VideoVAE(Generator):
     """forward: latents ``[B, latent_dim]`` (+ labels ``[B]`` | None) -> video ``[B, C, T, R, R]`` in [-1, 1].
     ``encode(video, labels)`` -> posterior mean and log-variance, each ``[B, latent_dim]``."""
 
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, cfg: VAEConfig):
         super().__init__()
         check_frames(cfg.num_frames, "vae")
-        if cfg.latent not in ("vector", "grid"):
-            raise UserError(f"latent={cfg.latent!r}: use vector or grid")
         self.cfg, self.num_classes, self.grid = cfg, cfg.num_classes, cfg.latent == "grid"
         w = widths(cfg.resolution, cfg.g_channels, cfg.max_channels)
         self.encoder = DownStack(3, cfg.channels, cfg.resolution, w, cfg.num_frames)
@@ -100,6 +106,10 @@ class VideoVAE(Generator):
             return self(torch.lerp(a, b, w), None if labels is None else labels.expand(steps))
 
 
-@register_model("vae")
-def build(cfg: ModelConfig) -> VAEModels:
-    return VAEModels(VideoVAE(cfg), {"video": VideoDiscriminator(cfg)})
+def build(cfg: VAEConfig) -> VideoVAE:
+    return VideoVAE(cfg)
+
+
+def discriminators(cfg: VAEConfig) -> dict:
+    """The discriminator of the optional adversarial term (VAE-GAN)."""
+    return {"video": VideoDiscriminator(cfg)}

@@ -8,16 +8,26 @@ head in D.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-from vidsynth.config import ModelConfig
+from vidsynth.config import LatentModelConfig
 from vidsynth.errors import UserError
-from vidsynth.models import GANModels, register_model
 from vidsynth.models.layers import Generator, UpStack, VideoDiscriminator, assert_shape, check_labels, widths
 
-__all__ = ["VideoGenerator", "VideoDiscriminator", "build"]
+__all__ = ["VganConfig", "VideoGenerator", "VideoDiscriminator", "build", "discriminators"]
+
+
+@dataclass
+class VganConfig(LatentModelConfig):
+    two_stream: bool = False        # foreground video + mask over a static background (Vondrick et al.)
+
+    def check(self) -> "VganConfig":
+        super().check()
+        check_frames(self.num_frames)
+        return self
 
 
 def check_frames(num_frames: int, family: str = "vgan") -> None:
@@ -36,7 +46,7 @@ class VideoGenerator(Generator):
     the video is m*f + (1-m)*b.
     """
 
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, cfg: VganConfig):
         super().__init__()
         check_frames(cfg.num_frames)
         self.cfg, self.num_classes = cfg, cfg.num_classes
@@ -68,7 +78,9 @@ class VideoGenerator(Generator):
         return mask * foreground + (1 - mask) * background
 
 
-@register_model("vgan")
-def build(cfg: ModelConfig) -> GANModels:
-    check_frames(cfg.num_frames)
-    return GANModels(VideoGenerator(cfg), {"video": VideoDiscriminator(cfg)})
+def build(cfg: VganConfig) -> VideoGenerator:
+    return VideoGenerator(cfg)
+
+
+def discriminators(cfg: VganConfig) -> dict:
+    return {"video": VideoDiscriminator(cfg)}

@@ -1,26 +1,6 @@
-"""Training: the one loop (loop.py), the family objectives (gan.py), checkpoints and processes."""
+"""Training: the family registry (families.py), the objectives' base (objective.py), one objective per family
+(gan.py, vae.py, completion.py), the one loop (loop.py), checkpoints and processes."""
 
-from __future__ import annotations
-
-import torch
-
-from vidsynth.config import ModelConfig, TrainConfig
-
-
-def build_objective(model_cfg: ModelConfig, train_cfg: TrainConfig, device: torch.device, rank: int = 0,
-                    world_size: int = 1):
-    """The objective of the model family ``model_cfg`` names (the only place that maps families to objectives)."""
-    from vidsynth.models import GANModels, build_model
-    from vidsynth.models.completion import CompletionModels
-    from vidsynth.models.vae import VAEModels
-    from vidsynth.training.completion import CompletionObjective
-    from vidsynth.training.gan import GANObjective
-    from vidsynth.training.vae import VAEObjective
-    models = build_model(model_cfg)
-    if isinstance(models, CompletionModels):
-        return CompletionObjective(models, model_cfg, train_cfg, device, rank, world_size)
-    if isinstance(models, VAEModels):
-        return VAEObjective(models, model_cfg, train_cfg, device, rank, world_size)
-    if isinstance(models, GANModels):
-        return GANObjective(models, model_cfg, train_cfg, device, rank, world_size)
-    raise TypeError(f"no objective for {type(models).__name__}")
+from vidsynth.training.families import (FAMILIES, RunConfig, build_network, get_family, model_config,  # noqa: F401
+                                         register_family, train_config)
+from vidsynth.training import completion, gan, vae  # noqa: E402,F401  (register the families)

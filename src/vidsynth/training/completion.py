@@ -4,71 +4,95 @@ pixels rather than over the generated ones, so that N processes average to the o
 ``adversarial > 0``, the GAN term of the video discriminator on completed clips (the seeds' adversarial
 predictor: GAN + L2 content term). ``content_l2`` alone is the deterministic predictor. A ``stochastic`` model
 is trained with latents from its posterior and ``beta`` x KL(posterior || learned prior) / (numbers per clip),
-with the VAE's ``kl_warmup`` (SVG-LP used beta = 1e-4 with summed errors: the same weighting as here).
-Optimizers, EMA, checkpoint state, accumulation and processes are the GAN objective's.
+with a ``kl_warmup`` (SVG-LP used beta = 1e-4 with summed errors: the same weighting as here).
 """
 
 from __future__ import annotations
 
-import torch
+from dataclasses import dataclass
 
-from vidsynth.config import ModelConfig, TrainConfig
+import torch
+from torch import Tensor
+
+from vidsynth.config import TrainConfig, at_least
 from vidsynth.errors import UserError
 from vidsynth.losses import content_l2
-from vidsynth.losses.vae import kl_weight
-from vidsynth.models.completion import CompletionModels, training_mask
-from vidsynth.training.gan import GANObjective
+from vidsynth.losses.vae import gaussian_kl, kl_weight
+from vidsynth.models import completion
+from vidsynth.models.completion import training_mask
+from vidsynth.training.families import register_family
+from vidsynth.training.objective import AdversarialOptions, Batch, Objective, positive_lr
 
 
-class CompletionObjective(GANObjective):
-    def __init__(self, models: CompletionModels, model_cfg: ModelConfig, cfg: TrainConfig, device: torch.device,
-                 rank: int = 0, world_size: int = 1):
-        if cfg.content_l2 <= 0 and cfg.adversarial <= 0:
+@dataclass
+class CompletionTrainConfig(AdversarialOptions, TrainConfig):
+    lr: float = 2e-4                # the completion network's learning rate
+    content_l2: float = 1.0         # weight of the mean squared error over the clip
+    adversarial: float = 0.0        # weight of the GAN term on completed clips (0 = off)
+    beta: float = 1.0               # stochastic models: weight of the KL term
+    kl_warmup: int = 0              # stochastic models: steps over which the KL weight ramps up from 0 to beta
+
+    def check(self) -> "CompletionTrainConfig":
+        super().check()
+        positive_lr(self, "lr")
+        at_least(self, 0, "content_l2", "adversarial", "beta", "kl_warmup")
+        if self.content_l2 <= 0 and self.adversarial <= 0:
             raise UserError("the completion model needs a loss: set content_l2 (e.g. content_l2=1, the "
                             "deterministic predictor) and/or adversarial (e.g. adversarial=0.01)")
-        if cfg.adversarial <= 0:
-            models = CompletionModels(models.generator, {})
-        super().__init__(models, model_cfg, cfg, device, rank, world_size)
+        return self
 
-    def _masks(self, n: int) -> torch.Tensor:
+
+@register_family("completion", model_config=completion.CompletionConfig, train_config=CompletionTrainConfig,
+                 build=completion.build, discriminators=completion.discriminators,
+                 sampler=completion.CompletionSampler, summary="one network for prediction, interpolation and "
+                 "inpainting: known pixels kept, the rest the previous frame plus a residual")
+class CompletionObjective(Objective):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.optimizer = self.adam(self.generator.parameters(), self.cfg.lr)
+        if self.cfg.adversarial > 0:
+            self.add_adversary()
+
+    def _masks(self, n: int) -> Tensor:
         """This rank's share of masks drawn for the global batch from the shared stream (as the GAN's latents)."""
         masks = training_mask(self.model_cfg, n * self.world_size, self.model_cfg.num_frames, self.latent_rng)
         return masks[self.rank:: self.world_size].to(self.device)
 
-    def _noise(self, real) -> torch.Tensor | None:
+    def _noise(self, real) -> Tensor | None:
         """Latent noise of a stochastic model (shared stream, like the masks); None for a deterministic one."""
         if not self.model_cfg.stochastic:
             return None
-        return self._shared_normal(len(real), self.generator.latent_shape(real.shape[2]))
+        return self.shared_normal(len(real), self.generator.latent_shape(real.shape[2]))
 
-    def _fake(self, real, y) -> torch.Tensor:
+    def fake(self, real: Tensor, y: Tensor | None) -> Tensor:
         return self.generator(real, self._masks(len(real)), y, self._noise(real))
 
-    def _g_terms(self, real, y) -> dict[str, torch.Tensor]:
-        with self._autocast():
+    def loss_terms(self, batch: Batch) -> dict[str, Tensor]:
+        real, y = batch["video"], self.labels(batch)
+        with self.autocast():
             mask = self._masks(len(real))
             terms = {}
             if self.model_cfg.stochastic:  # latents from the posterior; KL to the learned prior
-                out, kl = self.generator.posterior_forward(real, mask, y, self._noise(real))
+                out, posterior, prior = self.generator.posterior_forward(real, mask, y, self._noise(real))
+                kl = gaussian_kl(*posterior, *prior).flatten(1).sum(1)
                 terms["kl"] = kl_weight(self.cfg, self.step) * kl.mean() / real[0].numel()
             else:
                 out = self.generator(real, mask, y)
             if self.cfg.content_l2 > 0:  # given pixels are exact, so only the generated ones add error
                 terms["l2"] = self.cfg.content_l2 * content_l2(out, real)
-            if self.opt_d is not None:
-                fake_in = self._augment(out)
-                for name, d in self.discriminators.items():
-                    terms[f"G_{name}"] = self.cfg.adversarial * self.loss.g_loss(d(fake_in, y))
+            if self.adversary:
+                terms |= self.adversary.g_terms(out, y, self.cfg.adversarial)
         return terms
 
-    def preview(self, num_samples: int, num_classes: int, clips=None) -> torch.Tensor:
+    def preview(self, num_samples: int, clips) -> Tensor:
         """For each of the first min(num_samples, 4) fixed clips, three rows: the input (unknown pixels grey),
-        the EMA generator's completion, the real clip."""
-        rows = []
-        for video, y in clips(min(num_samples, 4)):
+        the EMA network's completion, the real clip."""
+        rows, sampler = [], self.sampler()
+        for batch in clips(min(num_samples, 4)):
+            video, y = batch["video"], self.labels(batch)
             seeded = torch.Generator().manual_seed(0)
             mask = training_mask(self.model_cfg, len(video), video.shape[2], seeded).to(video)
-            out = self.sampler.complete(video, mask, y, torch.Generator().manual_seed(0))
+            out = sampler.complete(video, mask, y, torch.Generator().manual_seed(0))
             for i in range(len(video)):
                 rows += [video[i] * mask[i], out[i], video[i]]
         return torch.stack(rows).cpu()

@@ -14,6 +14,19 @@ import sys
 import torch
 import torch.distributed as dist
 
+from vidsynth.errors import UserError
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` (CUDA when available, else CPU), ``cpu`` or ``cuda``."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("device=cuda but no CUDA device is available: use device=auto or device=cpu")
+    if name not in ("cpu", "cuda"):
+        raise UserError(f"device={name!r}: use auto, cpu or cuda")
+    return torch.device(name)
+
 
 def init_from_env(device: torch.device) -> tuple[int, int]:
     """(rank, world_size); joins the process group when started by torchrun (WORLD_SIZE > 1)."""
@@ -48,6 +61,15 @@ def gather_objects(obj) -> list:
     out = [None] * world_size()
     dist.all_gather_object(out, obj)
     return out
+
+
+def any_rank(flag: bool) -> bool:
+    """True on every rank if ``flag`` is true on any (e.g. rank 0's clock says the time budget is spent)."""
+    if world_size() == 1:
+        return flag
+    value = torch.tensor([float(flag)])
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item())
 
 
 def barrier() -> None:

@@ -1,0 +1,148 @@
+"""The one sampling interface: ``sample``, ``eval``, ``export``, ``load_pretrained`` and the training previews all
+go through a family's ``Sampler``. Seed k gives the same video whether it is drawn alone or inside a batch."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from vidsynth.config import ModelConfig
+from vidsynth.errors import UserError
+from vidsynth.models.layers import BatchNorm, evaluating
+
+
+class Sampler:
+    """A trained network and its config, in eval mode. ``sample(seeds, labels, prompts, num_frames)`` ->
+    ``[B, C, T, H, W]`` in [-1, 1]; families that complete given clips instead (``generates = False``) implement
+    ``complete`` and refuse ``sample`` in one line.
+
+    ``seeds``: an int n (seeds 0..n-1) or a list. ``labels``: one class index per seed for a class-conditional
+    model (default: seed k shows class k mod num_classes). ``prompts``: one text per seed, for text-conditioned
+    models. ``num_frames``: clip length, where the family can generate other lengths than it was trained on."""
+
+    generates = True  # False: the model completes given clips (prediction, interpolation, inpainting)
+
+    def __init__(self, model: nn.Module, config: ModelConfig, class_names: Sequence[str] = ()):
+        self.model, self.config, self.class_names = model.eval(), config, list(class_names)
+        self.data = None        # the DataConfig it was trained on, when loaded from a run or an export
+        self.checkpoint = None  # the checkpoint file, when loaded from a run
+
+    @property
+    def num_classes(self) -> int:
+        return self.config.num_classes
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def to(self, device) -> "Sampler":
+        self.model.to(device)
+        return self
+
+    def sample(self, seeds: int | Sequence[int], labels: Sequence[int] | Tensor | None = None,
+               prompts: Sequence[str] | None = None, num_frames: int | None = None, truncation: float = 1.0,
+               batch_size: int = 16) -> Tensor:
+        raise NotImplementedError
+
+    def complete(self, video: Tensor, mask: Tensor, labels: Tensor | None = None,
+                 generator: torch.Generator | None = None) -> Tensor:
+        """``video`` ``[B, C, T, R, R]`` with the pixels where ``mask`` ``[B, 1, T, R, R]`` is 0 generated."""
+        raise UserError(f"the {self.config.name} model generates from noise; prediction, interpolation and "
+                        "inpainting need a model trained with --model completion")
+
+    def _seeds_and_labels(self, seeds, labels, prompts) -> tuple[list[int], list[int] | None]:
+        seeds = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
+        if prompts is not None:
+            raise UserError(f"the {self.config.name} model is not text-conditioned: leave out the prompts")
+        if not self.num_classes:
+            if labels is not None:
+                raise UserError(f"the {self.config.name} model is unconditional: leave out the labels")
+            return seeds, None
+        labels = seed_labels(seeds, self.num_classes) if labels is None else [int(y) for y in labels]
+        if len(labels) != len(seeds) or not all(0 <= y < self.num_classes for y in labels):
+            raise UserError(f"labels: give one class in [0, {self.num_classes}) per seed ({len(seeds)} seeds)")
+        return seeds, labels
+
+
+class NoiseSampler(Sampler):
+    """Families that generate from Gaussian latents: ``model.make_latents(1, generator, num_frames)`` draws one
+    clip's latents and ``model(latents, labels)`` renders them (GAN generators, the VAE's decoder)."""
+
+    @torch.no_grad()
+    def sample(self, seeds, labels=None, prompts=None, num_frames=None, truncation=1.0, batch_size=16) -> Tensor:
+        seeds, labels = self._seeds_and_labels(seeds, labels, prompts)
+        return sample_seeds(self.model, seeds, labels, num_frames, truncation, batch_size)
+
+
+@torch.no_grad()
+def sample_seeds(generator: nn.Module, seeds: list[int], labels: list[int] | None = None,
+                 num_frames: int | None = None, truncation: float = 1.0, batch_size: int = 16) -> Tensor:
+    """float ``[len(seeds), C, T, H, W]`` in [-1, 1] from a generator in eval mode. Each seed's latent comes from its
+    own ``torch.Generator``, so the result for one seed does not depend on the others."""
+    device = next(generator.parameters()).device
+    out = []
+    with evaluating(generator):
+        for i in range(0, len(seeds), batch_size):
+            chunk = seeds[i: i + batch_size]
+            latents = torch.cat([generator.make_latents(1, torch.Generator().manual_seed(s), num_frames)
+                                 for s in chunk]).to(device) * truncation
+            y = None if labels is None else torch.tensor(labels[i: i + batch_size], device=device)
+            out.append(generator(latents, y).float().cpu())
+    return torch.cat(out)
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0-7"``, ``"3"``, ``"1,5,9-11"`` -> list of ints."""
+    seeds = []
+    try:
+        for part in text.split(","):
+            lo, _, hi = part.strip().partition("-")
+            seeds += list(range(int(lo), int(hi) + 1)) if hi else [int(lo)]
+    except ValueError:
+        raise UserError(f"--seeds {text!r}: use numbers and ranges like 0-7 or 1,5,9-11") from None
+    if not seeds:
+        raise UserError(f"--seeds {text!r} names no seed")
+    return seeds
+
+
+def seed_labels(seeds: list[int], num_classes: int) -> list[int] | None:
+    """Default classes for a conditional model's fixed-seed samples: seed k shows class k mod num_classes."""
+    return [s % num_classes for s in seeds] if num_classes else None
+
+
+@torch.no_grad()
+def recalibrate_batch_norm(generator: nn.Module, batches: int = 8, batch_size: int = 16, seed: int = 0) -> nn.Module:
+    """Set every BatchNorm's running statistics to the average batch statistics of ``generator`` on random latents
+    (BigGAN's "standing statistics"), in place; returns it in eval mode. A network without batch norm is returned
+    as it is.
+
+    Running statistics collected during training lag the weights, most of all for the EMA generator, whose weights
+    are an average the statistics never saw; eval-mode samples then look washed out. A cumulative average over a
+    few fixed-seed batches matches eval mode to the weights. Deterministic for a given seed.
+    """
+    norms = [m for m in generator.modules() if isinstance(m, (BatchNorm, nn.modules.batchnorm._BatchNorm))]
+    if not norms:
+        return generator.eval()
+    device = next(generator.parameters()).device
+    momenta = [m.momentum for m in norms]
+    # local statistics: under torch.distributed only rank 0 samples, so a synchronised norm would wait forever
+    syncing = [m.synchronize if isinstance(m, BatchNorm) else None for m in norms]
+    rng = torch.Generator().manual_seed(seed)
+    num_classes = generator.num_classes
+    generator.train()
+    for k in range(batches):
+        for m in norms:
+            m.momentum = 1 / (k + 1)  # running = mean of the batch statistics seen so far
+            if isinstance(m, BatchNorm):
+                m.synchronize = False
+        latents = generator.make_latents(batch_size, rng).to(device)
+        labels = torch.randint(num_classes, (batch_size,), generator=rng).to(device) if num_classes else None
+        generator(latents, labels)
+    for m, momentum, sync in zip(norms, momenta, syncing):
+        m.momentum = momentum
+        if sync is not None:
+            m.synchronize = sync
+    return generator.eval()
+

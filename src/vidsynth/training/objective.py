@@ -1,0 +1,299 @@
+"""What every family's objective shares (``Objective``), and the adversarial term three of them use
+(``Adversary``, configured by ``AdversarialOptions``).
+
+A training step, for every family: ``n_critic`` discriminator updates when the family has an adversarial term, then
+one update of the trained network over the family's ``loss_terms``, then the EMA update. The loop only calls
+``train_step``, ``preview``, ``validate`` and ``sampler``, and checkpoints ``state_dict`` (replicated state, written
+once) and ``rank_state`` (per process).
+
+Randomness, all from CPU ``torch.Generator``s saved in the checkpoint, so a resumed run continues bit for bit:
+latents, masks and noise come from ``latent_rng``, the same stream on every process, drawn for the global batch and
+sliced per rank, so N processes compute the same update as one process with the same global batch; augmentation
+and penalty interpolation come from ``rng``, seeded per rank.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from vidsynth.config import TrainConfig, at_least
+from vidsynth.errors import UserError
+from vidsynth.losses import clip_weights, diff_augment, get_loss, gradient_penalty, parse_policy, r1_penalty
+from vidsynth.models import load_weights
+from vidsynth.models.sampler import Sampler, recalibrate_batch_norm
+from vidsynth.training.distributed import average_gradients
+
+Batch = dict  # "video" [b, C, T, H, W] on the device, "label" [b] long, and whatever else the dataset gives
+
+
+class NonFiniteError(RuntimeError):
+    """A loss or gradient became NaN/Inf; the message names the step and the loss."""
+
+
+@dataclass
+class AdversarialOptions:
+    """Options of the adversarial term (a GAN's whole loss; VAE-GAN's and the completion model's optional term)."""
+
+    loss: str = "ns"                # ns (non-saturating cross-entropy) | lsgan | hinge | wgan | wgan-gp
+    lr_d: float = 2e-4              # discriminators' learning rate
+    n_critic: int = 1               # discriminator updates per update of the trained network
+    r1_gamma: float = 0.0           # R1 penalty weight on real data (0 = off)
+    r1_every: int = 1               # R1 on every k-th step only, weighted gamma * k (StyleGAN2's lazy regularisation)
+    gp_lambda: float = 10.0         # wgan-gp gradient penalty weight
+    clip: float = 0.01              # wgan weight clipping
+    augment: str = ""               # DiffAugment policy, e.g. "color,translation,cutout" (same for every frame)
+
+    def check(self):
+        get_loss(self.loss)
+        at_least(self, 1, "n_critic", "r1_every")
+        at_least(self, 0, "r1_gamma", "gp_lambda", "clip")
+        if not self.lr_d > 0:
+            raise UserError(f"lr_d must be > 0, got {self.lr_d}")
+        parse_policy(self.augment)
+        return super().check()
+
+
+def positive_lr(cfg, *keys: str) -> None:
+    for key in keys:
+        if not getattr(cfg, key) > 0:
+            raise UserError(f"{key} must be > 0, got {getattr(cfg, key)}")
+
+
+class Adversary:
+    """Discriminators trained to tell real clips from a family's fakes, with their optimiser and GAN loss."""
+
+    def __init__(self, discriminators: dict[str, nn.Module], cfg: AdversarialOptions, device: torch.device,
+                 rng: torch.Generator, adam):
+        self.cfg, self.rng = cfg, rng
+        self.discriminators = nn.ModuleDict(discriminators).to(device)
+        self.loss = get_loss(cfg.loss)
+        self.optimizer = adam(self.discriminators.parameters(), lr=cfg.lr_d)
+
+    def augment(self, video: Tensor) -> Tensor:
+        return diff_augment(video, self.cfg.augment, self.rng) if self.cfg.augment else video
+
+    def d_terms(self, real: Tensor, fake: Tensor, y: Tensor | None, step: int) -> dict[str, Tensor]:
+        """The discriminators' loss terms on ``real`` and (detached) ``fake`` clips."""
+        cfg = self.cfg
+        real_in, fake_in = self.augment(real), self.augment(fake)
+        terms = {f"D_{name}": self.loss.d_loss(*self._judge(d, real_in, fake_in, y))
+                 for name, d in self.discriminators.items()}
+        if self.loss.gradient_penalty:
+            terms["gp"] = cfg.gp_lambda * sum(gradient_penalty(d, real_in, fake_in, y, self.rng)
+                                              for d in self.discriminators.values())
+        if cfg.r1_gamma > 0 and step % cfg.r1_every == 0:
+            terms["r1"] = cfg.r1_gamma * cfg.r1_every / 2 * sum(r1_penalty(d, real_in, y)
+                                                                for d in self.discriminators.values())
+        return terms
+
+    def g_terms(self, fake: Tensor, y: Tensor | None, weight: float = 1.0) -> dict[str, Tensor]:
+        """The trained network's adversarial terms on its ``fake`` clips, each times ``weight``."""
+        fake_in = self.augment(fake)
+        terms = {f"G_{name}": self.loss.g_loss(d(fake_in, y)) for name, d in self.discriminators.items()}
+        return terms if weight == 1 else {k: weight * v for k, v in terms.items()}
+
+    def after_update(self) -> None:
+        if self.loss.weight_clipping:
+            for d in self.discriminators.values():
+                clip_weights(d, self.cfg.clip)
+
+    @staticmethod
+    def _judge(d, real, fake, y):
+        """D's logits on real and on fake from one forward pass over both batches: D has no batch statistics, so
+        each clip's logit is what a pass over its own batch gives (the image discriminator draws one frame phase
+        for both), at half the spectral-norm work and with larger, faster convolutions."""
+        logits = d(torch.cat([real, fake]), None if y is None else torch.cat([y, y]))
+        return logits[:len(real)], logits[len(real):]
+
+
+class Objective:
+    """Base of every family's objective: the trained network (``generator``: a GAN's generator, the VAE, the
+    completion network) and its EMA copy (what is sampled and exported), the optional ``adversary``, autocast,
+    gradient accumulation over ``accum`` micro-batches, the non-finite check, gradient averaging across processes,
+    and the state a resume needs.
+
+    A family sets ``self.optimizer`` (and ``self.adversary`` if it has an adversarial term) in its ``__init__``
+    and implements ``loss_terms(batch)``; with an adversary also ``fake(real, labels)``, what the discriminators
+    learn to tell from real clips. It may override ``preview``, ``validation`` and ``validate``."""
+
+    def __init__(self, family, model_cfg, cfg: TrainConfig, device: torch.device, rank: int = 0,
+                 world_size: int = 1):
+        self.family, self.model_cfg, self.cfg, self.device = family, model_cfg, cfg, device
+        self.rank, self.world_size = rank, world_size
+        self.generator = family.build(model_cfg).to(device)
+        self.generator_ema = copy.deepcopy(self.generator).eval().requires_grad_(False)
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.adversary: Adversary | None = None
+        self.latent_rng = torch.Generator().manual_seed(cfg.seed)
+        self.rng = torch.Generator().manual_seed(cfg.seed * world_size + rank)
+        self._bad: str | None = None  # first non-finite loss of the current update
+        self.step = 0
+        self.autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.precision)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16")
+
+    def adam(self, params, lr: float) -> torch.optim.Optimizer:
+        # fused: one kernel over all parameters instead of a loop over tensors (vgan 64: both updates 10 instead of
+        # 36 ms per step on 2 CPU cores)
+        return torch.optim.Adam(params, lr=lr, betas=(self.cfg.beta1, self.cfg.beta2), fused=True)
+
+    def add_adversary(self) -> None:
+        """Train the family's discriminators against ``fake`` (built after the network, so a seed gives the same
+        initial weights as building both together)."""
+        self.adversary = Adversary(self.family.discriminators(self.model_cfg), self.cfg, self.device, self.rng,
+                                   self.adam)
+
+    # what the family implements
+    def loss_terms(self, batch: Batch) -> dict[str, Tensor]:
+        raise NotImplementedError
+
+    def fake(self, real: Tensor, y: Tensor | None) -> Tensor:
+        raise NotImplementedError
+
+    # what the loop calls
+    def train_step(self, next_batch, step: int) -> dict[str, float]:
+        """``next_batch()`` -> a ``Batch`` on the device; returns the loss values."""
+        self.step = step  # for step-dependent terms (lazy R1, a KL warm-up)
+        stats, batch = {}, None
+        for _ in range(self.adversary.cfg.n_critic if self.adversary else 0):
+            batch = next_batch()
+            stats.update(self._update(self.adversary.optimizer, self.adversary.discriminators, [self.generator],
+                                      self._d_terms, batch, "discriminator", step))
+            self.adversary.after_update()
+        batch = batch or next_batch()  # the last D batch pairs with the network's update (content terms)
+        frozen = [self.adversary.discriminators] if self.adversary else []
+        stats.update(self._update(self.optimizer, self.generator, frozen, self.loss_terms, batch, "generator", step))
+        self._update_ema(step)
+        return stats
+
+    def sampler(self) -> Sampler:
+        """The EMA network behind the family's sampling interface, on a copy with batch-norm statistics
+        recalibrated to its weights (the training state stays untouched)."""
+        return self.family.sampler(recalibrate_batch_norm(copy.deepcopy(self.generator_ema)), self.model_cfg)
+
+    def preview(self, num_samples: int, clips) -> Tensor:
+        """The run's samples/ videos ``[N, C, T, H, W]``: fixed seeds 0..num_samples-1 of the EMA network.
+        ``clips(n)`` gives the loop's first ``n`` fixed data batches, for families that preview on data."""
+        return self.sampler().sample(num_samples)
+
+    def validation(self) -> tuple[int, int]:
+        """(steps between validation records, clips per record); (0, 0): the family does not validate."""
+        return 0, 0
+
+    def validate(self, batches: list[Batch]) -> dict[str, float]:
+        return {}
+
+    @property
+    def modules(self) -> dict[str, nn.Module]:
+        out = {"generator": self.generator, "generator_ema": self.generator_ema}
+        return out | ({"discriminators": self.adversary.discriminators} if self.adversary else {})
+
+    @property
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"generator": self.optimizer} | ({"discriminators": self.adversary.optimizer} if self.adversary else {})
+
+    def state_dict(self) -> dict:
+        """What every process holds alike (written once per checkpoint)."""
+        return {"modules": {k: m.state_dict() for k, m in self.modules.items()},
+                "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
+                "scaler": self.scaler.state_dict(), "latent_rng": self.latent_rng.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        for k, m in self.modules.items():
+            load_weights(m, state["modules"][k], "the checkpoint")
+        for k, o in self.optimizers.items():
+            o.load_state_dict(state["optimizers"][k])
+        self.scaler.load_state_dict(state["scaler"])
+        self.latent_rng.set_state(state["latent_rng"])
+
+    def rank_state(self) -> dict:
+        """What differs between processes."""
+        return {"rng": self.rng.get_state()}
+
+    def load_rank_state(self, state: dict) -> None:
+        self.rng.set_state(state["rng"])
+
+    # helpers for the families
+    def labels(self, batch: Batch) -> Tensor | None:
+        return batch["label"] if self.model_cfg.num_classes else None
+
+    def autocast(self):
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+
+    def shared_normal(self, n: int, shape) -> Tensor:
+        """``[n, *shape]`` ~ N(0, 1): this rank's share of a global-batch draw from the shared stream. Rank r's i-th
+        clip is global position ``i * world + r`` (see ClipSampler), so draws pair with the same clips and labels as
+        in one process."""
+        noise = torch.randn((n * self.world_size, *shape), generator=self.latent_rng)
+        return noise[self.rank:: self.world_size].to(self.device)
+
+    def latents(self, n: int) -> Tensor:
+        """This rank's ``n`` latents of the network (a ``Generator``), drawn like ``shared_normal``."""
+        latents = self.generator.make_latents(n * self.world_size, self.latent_rng)
+        return latents[self.rank:: self.world_size].to(self.device)
+
+    # the update
+    def _d_terms(self, batch: Batch) -> dict[str, Tensor]:
+        real, y = batch["video"], self.labels(batch)
+        with torch.no_grad(), self.autocast():
+            fake = self.fake(real, y)
+        with self.autocast():
+            return self.adversary.d_terms(real, fake.float(), y, self.step)
+
+    def _micro_batches(self, batch: Batch):
+        n = self.cfg.accum
+        sizes = [len(c) for c in batch["video"].chunk(n)]
+        starts = [sum(sizes[:i]) for i in range(len(sizes))]
+        for start, size in zip(starts, sizes):
+            yield {k: v[start: start + size] for k, v in batch.items()}
+
+    def _update(self, optimizer, train: nn.Module, frozen: list[nn.Module], terms_of, batch: Batch, name: str,
+                step: int) -> dict[str, float]:
+        """One optimizer step of ``train`` with ``frozen`` fixed, over ``accum`` micro-batches of ``batch``; returns
+        the mean loss terms."""
+        for module in frozen:
+            module.requires_grad_(False)
+        train.requires_grad_(True)
+        optimizer.zero_grad(set_to_none=True)
+        totals: dict[str, float] = {}
+        for micro in self._micro_batches(batch):
+            terms = terms_of(micro)
+            self._backward(terms)
+            for k, v in terms.items():
+                totals[k] = totals.get(k, 0.0) + float(v.detach()) / self.cfg.accum
+        self._step(optimizer, train, name, step)
+        return totals
+
+    def _backward(self, terms: dict[str, Tensor]) -> None:
+        for name, value in terms.items():
+            if self._bad is None and not torch.isfinite(value).all():
+                self._bad = f"loss {name} is {float(value.detach())}"
+        self.scaler.scale(sum(terms.values()) / self.cfg.accum).backward()
+
+    def _step(self, optimizer, module: nn.Module, name: str, step: int) -> None:
+        params = [p for p in module.parameters() if p.grad is not None]
+        average_gradients(params)
+        # decided after averaging, so every rank sees the same gradients and stops together
+        total = float(torch.stack([p.grad.sum() for p in params]).sum())
+        bad, self._bad = self._bad, None
+        if (bad or not math.isfinite(total)) and not self.scaler.is_enabled():  # fp16: the scaler skips these
+            raise NonFiniteError(f"step {step + 1}: {bad or f'{name} gradient is {total}'}")
+        self.scaler.step(optimizer)
+        self.scaler.update()
+
+    @torch.no_grad()
+    def _update_ema(self, step: int) -> None:
+        # ramp the decay up so early samples are not dominated by the random initialisation
+        beta = min(self.cfg.ema, (1 + step) / (10 + step))
+        for p_ema, p in zip(self.generator_ema.parameters(), self.generator.parameters()):
+            p_ema.lerp_(p, 1 - beta)
+        for b_ema, b in zip(self.generator_ema.buffers(), self.generator.buffers()):
+            b_ema.copy_(b)
+
