@@ -29,7 +29,7 @@ def test_readme_opens_with_two_commands_and_ci_runs_the_second():
 TINY = ["steps=2", "sample_every=2", "checkpoint_every=2", "log_every=1", "num_samples=2", "batch_size=2",
         "g_channels=8", "d_channels=8", "max_channels=32"]
 SHORTER = [(r"\b(fvd|kvd)\d+_", r"\g<1>4_")]  # metrics on 4 clips instead of hundreds
-EXTERNAL = ("/data/", "root=...", "root=clips/")  # data that is not on this machine
+EXTERNAL = ("root=/", "annotations=/", "root=...", "root=clips/")  # data that is not on this machine
 
 
 def readme_commands() -> list[str]:
