@@ -27,8 +27,8 @@ from vidsynth.io import save_videos
 from vidsynth.metrics import psnr, ssim
 from vidsynth.tasks import predict
 from vidsynth.training import RunConfig
-from vidsynth.training.families import FORMAT_VERSION
 from vidsynth.training.distributed import keep_freed_memory_mapped
+from vidsynth.training.families import FORMAT_VERSION
 
 PRESET = Path(__file__).resolve().parents[1] / "src" / "vidsynth" / "configs" / "mmnist-predict.json"
 VARIANTS = {  # (model overrides, train overrides) of the preset

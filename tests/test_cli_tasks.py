@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from helpers import moving_frames
 from PIL import Image
+from training.test_cli_train import run
 
 import vidsynth
-from helpers import moving_frames
-from training.test_cli_train import run
 from vidsynth.data.transforms import make_clip
 from vidsynth.data.video_io import read_video
 

@@ -92,6 +92,7 @@ def show(dataset, options, out, num, fps):
       vidsynth show movingmnist root=../shared/data/mnist --out mmnist.png --num 4
     """
     import torch
+
     from vidsynth.data import build_dataset
     from vidsynth.io import IMAGE_OUT_EXTS, VIDEO_OUT_EXTS, save_videos
     for path in out:
@@ -119,17 +120,13 @@ RESUMABLE = {"steps", "minutes", "sample_every", "checkpoint_every", "log_every"
              "device", "metrics", "metric_every"}
 
 
-def _section_classes(family_name: str) -> dict[str, type]:
-    from vidsynth.training import get_family
+def _split_overrides(items, family_name: str) -> dict[str, dict]:
+    """``model.z_dim=64`` or a bare key that only one section of ``family_name``'s run has -> typed values by
+    section, ``{"model": {"z_dim": 64}, ...}``; an option only other families read is rejected in one line that
+    names them."""
+    from vidsynth.training.families import field_names, get_family, option_error, readers
     family = get_family(family_name)
-    return {"data": DataConfig, "model": family.model_config, "train": family.train_config}
-
-
-def _split_overrides(items, family_name: str) -> dict[str, list[str]]:
-    """``model.z_dim=64`` or a bare key that only one section of ``family_name``'s run has -> ``{"model":
-    ["z_dim=64"], ...}``; an option only other families read is rejected in one line that names them."""
-    from vidsynth.training.families import field_names, option_error, readers
-    classes = _section_classes(family_name)
+    classes = {"data": DataConfig, "model": family.model_config, "train": family.train_config}
     names = {n: field_names(c) - (DATA_DECIDES if n == "model" else set()) for n, c in classes.items()}
     out = {name: [] for name in SECTIONS}
     for item in items:
@@ -141,16 +138,17 @@ def _split_overrides(items, family_name: str) -> dict[str, list[str]]:
             raise UserError(f"{item!r}: prefix must be one of {', '.join(SECTIONS)} (e.g. train.steps=100)")
         if section == "model" and field in DATA_DECIDES:
             raise UserError(f"{item!r}: the model's {field} comes from the dataset; set data.{field} instead")
-        owners = [n for n in ([section] if section else SECTIONS) if field in names[n]]
+        candidates = [section] if section else SECTIONS
+        owners = [n for n in candidates if field in names[n]]
         if not owners:
-            for other in [n for n in ([section] if section else SECTIONS) if n != "data"]:
-                if readers(other, field):
+            for other in candidates:
+                if other != "data" and readers(other, field):
                     raise option_error(family_name, other, field, value)
             raise UserError(f"{item!r}: unknown option; see `vidsynth train --help` and `vidsynth datasets`")
         if len(owners) > 1:
             raise UserError(f"{item!r}: ambiguous; say {' or '.join(f'{o}.{key}' for o in owners)}")
         out[owners[0]].append(f"{field}={value}")
-    return out
+    return {name: parse_overrides(classes[name], out[name]) for name in SECTIONS}
 
 
 def _load_preset(name: str) -> dict:
@@ -175,9 +173,8 @@ def _run_config(preset, data, model, overrides):
     if model:
         sections["model"]["name"] = model
     family = get_family(sections["model"].setdefault("name", ModelConfig.name))
-    classes = _section_classes(family.name)
-    for section, items in _split_overrides(overrides, family.name).items():
-        sections[section].update(parse_overrides(classes[section], items))
+    for section, values in _split_overrides(overrides, family.name).items():
+        sections[section].update(values)
     name = sections["data"].get("name", DataConfig.name)
     options = {k: v for k, v in sections["data"].items() if k != "name"}
     data_cfg = make_data_config(name, **options)  # rejects unknown datasets and options they do not take
@@ -239,9 +236,9 @@ def train(overrides, preset, data, model, outdir, resume, nproc, dry_run, metric
         run_dir = latest_run(outdir) if resume == "latest" else Path(resume)
         cfg = RunConfig.load(run_dir)
         changes = _split_overrides(overrides, cfg.model.name)
-        if changes["data"] or changes["model"] or any(i.partition("=")[0] not in RESUMABLE for i in changes["train"]):
+        if changes["data"] or changes["model"] or set(changes["train"]) - RESUMABLE:
             raise UserError(f"on --resume only {', '.join(sorted(RESUMABLE))} may change")
-        cfg.train = dataclasses.replace(cfg.train, **parse_overrides(type(cfg.train), changes["train"]))
+        cfg.train = dataclasses.replace(cfg.train, **changes["train"])
     else:
         run_dir = None
         cfg = _run_config(preset, data, model, overrides)
@@ -319,6 +316,7 @@ def export(run, out):
 def _completion_model(run: Path, device: str, class_name: str | None):
     """(completion model's sampler on the device, labels [1] | None) for predict/interpolate/inpaint."""
     import torch
+
     from vidsynth.tasks import load_completion
     from vidsynth.training.distributed import resolve_device
     model = load_completion(run).to(resolve_device(device))
@@ -378,6 +376,7 @@ def predict_cmd(run, out, class_name, fps, device, seed, input_path, context, fr
       vidsynth predict runs/00001-completion-movingmnist64 --input clip.mp4 --context 10 --frames 10 --out pred.mp4
     """
     import torch
+
     from vidsynth.tasks import predict, read_clip
     model, labels = _completion_model(run, device, class_name)
     context = model.config.context if context is None else context
@@ -404,6 +403,7 @@ def interpolate_cmd(run, out, class_name, fps, device, seed, first, last, frames
       vidsynth interpolate runs/00002-completion-shapes64 --first a.png --last b.png --frames 16 --out out.mp4
     """
     import torch
+
     from vidsynth.tasks import interpolate, read_image
     model, labels = _completion_model(run, device, class_name)
     resolution, dev = model.config.resolution, model.device
@@ -428,8 +428,9 @@ def inpaint_cmd(run, out, class_name, fps, device, seed, input_path, mask_spec):
       vidsynth inpaint runs/00003-completion-shapes64 --input clip.mp4 --mask box:8,8,24,24 --out filled.mp4
       vidsynth inpaint runs/00003-completion-shapes64 --input clip.mp4 --mask hole.png --out filled.mp4
     """
-    from vidsynth.data.video_io import probe
     import torch
+
+    from vidsynth.data.video_io import probe
     from vidsynth.tasks import inpaint, read_clip, read_hole
     model, labels = _completion_model(run, device, class_name)
     resolution, stride = model.config.resolution, model.data.frame_stride

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import types
 import typing
 from dataclasses import dataclass
-from pathlib import Path
 
 from vidsynth.errors import UserError
-
 
 SHORT_POLICIES = ("drop", "loop", "pad")
 START_MODES = ("random", "center")
@@ -153,6 +150,13 @@ def at_least(cfg, low: float, *keys: str) -> None:
     for key in keys:
         if not getattr(cfg, key) >= low:  # also catches NaN
             raise UserError(f"{key} must be >= {low}, got {getattr(cfg, key)}")
+
+
+def above_zero(cfg, *keys: str) -> None:
+    """One-line UserError unless every ``cfg.key`` > 0 (learning rates)."""
+    for key in keys:
+        if not getattr(cfg, key) > 0:  # also catches NaN
+            raise UserError(f"{key} must be > 0, got {getattr(cfg, key)}")
 
 
 def one_of(cfg, key: str, allowed) -> None:

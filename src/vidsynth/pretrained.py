@@ -19,7 +19,7 @@ from vidsynth.io import replaced_atomically
 from vidsynth.models import load_weights
 from vidsynth.models.sampler import Sampler, recalibrate_batch_norm
 from vidsynth.training.checkpoint import list_checkpoints, load_checkpoint
-from vidsynth.training.families import FORMAT_VERSION, RunConfig, build_network, read_json, upgrade
+from vidsynth.training.families import FORMAT_VERSION, RunConfig, build_network, read_json
 
 
 def _sampler(cfg: RunConfig, weights: dict, source: str, recalibrate: bool) -> Sampler:
@@ -80,8 +80,7 @@ def load_pretrained(model_dir: str | Path, device: str | torch.device = "cpu") -
     if not weights.is_file() or not config_path.is_file():
         raise UserError(f"{model_dir} is not an export folder: it needs config.json and model.safetensors "
                         f"(write one with `vidsynth export RUN --out DIR`)")
-    config = upgrade(read_json(config_path), str(config_path))
-    cfg = RunConfig.from_dict({**config, "train": {}}, str(config_path))
+    cfg = RunConfig.from_dict(read_json(config_path), str(config_path))  # an export has no train section
     try:
         state = load_file(str(weights))
     except (SafetensorError, OSError) as e:

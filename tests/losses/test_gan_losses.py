@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from vidsynth.training.objective import AdversarialOptions
 from vidsynth.errors import UserError
 from vidsynth.losses import GAN_LOSSES, clip_weights, content_l2, get_loss, gradient_penalty, r1_penalty
+from vidsynth.training.objective import AdversarialOptions
 
 SHAPE = (8, 1, 4, 8, 8)  # [B, C, T, H, W]: 256 values per clip
 

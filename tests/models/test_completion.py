@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from helpers import build_models, make_objective
 
 from vidsynth.config import ModelConfig
 from vidsynth.errors import UserError
 from vidsynth.losses.vae import gaussian_kl
-from vidsynth.training import model_config
 from vidsynth.models.completion import CompletionSampler, compose, hole_mask, keyframes, task_mask
 from vidsynth.tasks import inpaint, interpolate, predict, read_clip, read_hole
+from vidsynth.training import model_config
 from vidsynth.training.completion import CompletionObjective
 
 

@@ -7,9 +7,8 @@ import math
 
 import pytest
 import torch
-from torch.distributions import Laplace, Normal, kl_divergence
-
 from helpers import build_models, make_objective
+from torch.distributions import Laplace, Normal, kl_divergence
 
 from vidsynth.config import ModelConfig, to_dict
 from vidsynth.errors import UserError
@@ -139,8 +138,9 @@ def test_is_a_generator_for_sampling_and_export(tmp_path):
     alone = sample_seeds(vae, [3], [1])
     batch = sample_seeds(vae, [0, 3], [0, 1])
     torch.testing.assert_close(alone[0], batch[1])
-    from safetensors.torch import save_file
     import json
+
+    from safetensors.torch import save_file
     save_file({k: v.contiguous() for k, v in vae.state_dict().items()}, str(tmp_path / "model.safetensors"))
     # a config.json of format 1 (before per-family options: every family's options, no format_version)
     old = {**to_dict(vae.cfg), "two_stream": False, "task": "predict", "image_frames": 4}

@@ -45,10 +45,6 @@ class ToyNet(Generator):
 
 
 class ToyObjective(Objective):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.optimizer = self.adam(self.generator.parameters(), self.cfg.lr)
-
     def loss_terms(self, batch):
         real = batch["video"]
         assert isinstance(batch["caption"], list) and len(batch["caption"]) == len(real)  # the batch is the dict

@@ -17,8 +17,8 @@ from helpers import read_by
 from vidsynth.config import DataConfig
 from vidsynth.errors import UserError
 from vidsynth.losses.vae import NLL_CONSTANT
-from vidsynth.training.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
 from vidsynth.training import RunConfig, model_config, train_config
+from vidsynth.training.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
 from vidsynth.training.loop import train
 
 

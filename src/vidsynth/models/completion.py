@@ -28,8 +28,15 @@ from torch import Tensor, nn
 
 from vidsynth.config import ModelConfig, at_least, one_of
 from vidsynth.errors import UserError
-from vidsynth.models.layers import (ResizeConv, VideoDiscriminator, assert_shape, check_labels, conv, evaluating,
-                                    init_weights)
+from vidsynth.models.layers import (
+    ResizeConv,
+    VideoDiscriminator,
+    assert_shape,
+    check_labels,
+    conv,
+    evaluating,
+    init_weights,
+)
 from vidsynth.models.sampler import Sampler
 
 __all__ = ["TASKS", "CompletionConfig", "CompletionNet", "CompletionSampler", "compose", "task_mask",
@@ -118,7 +125,8 @@ def task_mask(task: str, batch: int, num_frames: int, resolution: int, *, contex
     return mask
 
 
-def training_mask(cfg: CompletionConfig, batch: int, num_frames: int, generator: torch.Generator | None = None) -> Tensor:
+def training_mask(cfg: CompletionConfig, batch: int, num_frames: int,
+                  generator: torch.Generator | None = None) -> Tensor:
     """``task_mask`` for the task, context and keyframe stride of a completion model's config."""
     return task_mask(cfg.task, batch, num_frames, cfg.resolution, context=cfg.context,
                      keyframe_stride=cfg.keyframe_stride, generator=generator)

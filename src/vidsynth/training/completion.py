@@ -14,14 +14,14 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from vidsynth.config import TrainConfig, at_least
+from vidsynth.config import TrainConfig, above_zero, at_least
 from vidsynth.errors import UserError
 from vidsynth.losses import content_l2
 from vidsynth.losses.vae import gaussian_kl, kl_weight
 from vidsynth.models import completion
 from vidsynth.models.completion import training_mask
 from vidsynth.training.families import register_family
-from vidsynth.training.objective import AdversarialOptions, Batch, Objective, positive_lr
+from vidsynth.training.objective import AdversarialOptions, Batch, Objective
 
 
 @dataclass
@@ -34,7 +34,7 @@ class CompletionTrainConfig(AdversarialOptions, TrainConfig):
 
     def check(self) -> "CompletionTrainConfig":
         super().check()
-        positive_lr(self, "lr")
+        above_zero(self, "lr")
         at_least(self, 0, "content_l2", "adversarial", "beta", "kl_warmup")
         if self.content_l2 <= 0 and self.adversarial <= 0:
             raise UserError("the completion model needs a loss: set content_l2 (e.g. content_l2=1, the "
@@ -47,11 +47,8 @@ class CompletionTrainConfig(AdversarialOptions, TrainConfig):
                  sampler=completion.CompletionSampler, summary="one network for prediction, interpolation and "
                  "inpainting: known pixels kept, the rest the previous frame plus a residual")
 class CompletionObjective(Objective):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.optimizer = self.adam(self.generator.parameters(), self.cfg.lr)
-        if self.cfg.adversarial > 0:
-            self.add_adversary()
+    def adversarial_weight(self) -> float:
+        return self.cfg.adversarial
 
     def _masks(self, n: int) -> Tensor:
         """This rank's share of masks drawn for the global batch from the shared stream (as the GAN's latents)."""
@@ -81,7 +78,7 @@ class CompletionObjective(Objective):
             if self.cfg.content_l2 > 0:  # given pixels are exact, so only the generated ones add error
                 terms["l2"] = self.cfg.content_l2 * content_l2(out, real)
             if self.adversary:
-                terms |= self.adversary.g_terms(out, y, self.cfg.adversarial)
+                terms |= self.adversary.g_terms(out, y, self.adversarial_weight())
         return terms
 
     def preview(self, num_samples: int, clips) -> Tensor:

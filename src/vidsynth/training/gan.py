@@ -7,11 +7,11 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
-from vidsynth.config import TrainConfig, at_least
+from vidsynth.config import TrainConfig, above_zero, at_least
 from vidsynth.losses import content_l2
 from vidsynth.models import mocogan, vgan
 from vidsynth.training.families import register_family
-from vidsynth.training.objective import AdversarialOptions, Batch, Objective, positive_lr
+from vidsynth.training.objective import AdversarialOptions, Batch, Objective
 
 
 @dataclass
@@ -21,7 +21,7 @@ class GANTrainConfig(AdversarialOptions, TrainConfig):
 
     def check(self) -> "GANTrainConfig":
         super().check()
-        positive_lr(self, "lr_g")
+        above_zero(self, "lr_g")
         at_least(self, 0, "content_l2")
         return self
 
@@ -33,10 +33,11 @@ class GANTrainConfig(AdversarialOptions, TrainConfig):
                  discriminators=mocogan.discriminators, summary="content code + GRU motion codes, image and video "
                  "discriminators (Tulyakov et al. 2018); layered=true: a sprite moved over a background")
 class GANObjective(Objective):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.optimizer = self.adam(self.generator.parameters(), self.cfg.lr_g)
-        self.add_adversary()
+    def learning_rate(self) -> float:
+        return self.cfg.lr_g
+
+    def adversarial_weight(self) -> float:
+        return 1.0
 
     def fake(self, real: Tensor, y: Tensor | None) -> Tensor:
         return self.generator(self.latents(len(real)), y)
@@ -44,7 +45,7 @@ class GANObjective(Objective):
     def loss_terms(self, batch: Batch) -> dict[str, Tensor]:
         real, y = batch["video"], self.labels(batch)
         with self.autocast():
-            fake = self.generator(self.latents(len(real)), y)
+            fake = self.fake(real, y)
             terms = self.adversary.g_terms(fake, y)
             if self.cfg.content_l2 > 0:
                 terms["l2"] = self.cfg.content_l2 * content_l2(fake, real)

@@ -22,8 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from vidsynth.config import TrainConfig, at_least
-from vidsynth.errors import UserError
+from vidsynth.config import TrainConfig, above_zero, at_least
 from vidsynth.losses import clip_weights, diff_augment, get_loss, gradient_penalty, parse_policy, r1_penalty
 from vidsynth.models import load_weights
 from vidsynth.models.sampler import Sampler, recalibrate_batch_norm
@@ -53,16 +52,9 @@ class AdversarialOptions:
         get_loss(self.loss)
         at_least(self, 1, "n_critic", "r1_every")
         at_least(self, 0, "r1_gamma", "gp_lambda", "clip")
-        if not self.lr_d > 0:
-            raise UserError(f"lr_d must be > 0, got {self.lr_d}")
+        above_zero(self, "lr_d")
         parse_policy(self.augment)
         return super().check()
-
-
-def positive_lr(cfg, *keys: str) -> None:
-    for key in keys:
-        if not getattr(cfg, key) > 0:
-            raise UserError(f"{key} must be > 0, got {getattr(cfg, key)}")
 
 
 class Adversary:
@@ -118,9 +110,9 @@ class Objective:
     gradient accumulation over ``accum`` micro-batches, the non-finite check, gradient averaging across processes,
     and the state a resume needs.
 
-    A family sets ``self.optimizer`` (and ``self.adversary`` if it has an adversarial term) in its ``__init__``
-    and implements ``loss_terms(batch)``; with an adversary also ``fake(real, labels)``, what the discriminators
-    learn to tell from real clips. It may override ``preview``, ``validation`` and ``validate``."""
+    A family implements ``loss_terms(batch)``; if it has an adversarial term, ``adversarial_weight`` (> 0 builds
+    the discriminators) and ``fake(real, labels)``, what the discriminators learn to tell from real clips. It may
+    override ``learning_rate`` (default: the ``lr`` option), ``preview``, ``validation`` and ``validate``."""
 
     def __init__(self, family, model_cfg, cfg: TrainConfig, device: torch.device, rank: int = 0,
                  world_size: int = 1):
@@ -128,27 +120,31 @@ class Objective:
         self.rank, self.world_size = rank, world_size
         self.generator = family.build(model_cfg).to(device)
         self.generator_ema = copy.deepcopy(self.generator).eval().requires_grad_(False)
-        self.optimizer: torch.optim.Optimizer | None = None
-        self.adversary: Adversary | None = None
         self.latent_rng = torch.Generator().manual_seed(cfg.seed)
         self.rng = torch.Generator().manual_seed(cfg.seed * world_size + rank)
         self._bad: str | None = None  # first non-finite loss of the current update
         self.step = 0
         self.autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.precision)
         self.scaler = torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16")
+        self.optimizer = self.adam(self.generator.parameters(), self.learning_rate())
+        # the discriminators are built after the network, so a seed gives the initial weights of building both
+        # together
+        self.adversary = (Adversary(family.discriminators(model_cfg), cfg, device, self.rng, self.adam)
+                          if self.adversarial_weight() > 0 else None)
 
     def adam(self, params, lr: float) -> torch.optim.Optimizer:
         # fused: one kernel over all parameters instead of a loop over tensors (vgan 64: both updates 10 instead of
         # 36 ms per step on 2 CPU cores)
         return torch.optim.Adam(params, lr=lr, betas=(self.cfg.beta1, self.cfg.beta2), fused=True)
 
-    def add_adversary(self) -> None:
-        """Train the family's discriminators against ``fake`` (built after the network, so a seed gives the same
-        initial weights as building both together)."""
-        self.adversary = Adversary(self.family.discriminators(self.model_cfg), self.cfg, self.device, self.rng,
-                                   self.adam)
-
     # what the family implements
+    def learning_rate(self) -> float:
+        return self.cfg.lr
+
+    def adversarial_weight(self) -> float:
+        """Weight of the adversarial term in ``loss_terms``; 0: the family trains no discriminators."""
+        return 0.0
+
     def loss_terms(self, batch: Batch) -> dict[str, Tensor]:
         raise NotImplementedError
 
@@ -248,10 +244,10 @@ class Objective:
             return self.adversary.d_terms(real, fake.float(), y, self.step)
 
     def _micro_batches(self, batch: Batch):
-        n = self.cfg.accum
-        sizes = [len(c) for c in batch["video"].chunk(n)]
-        starts = [sum(sizes[:i]) for i in range(len(sizes))]
-        for start, size in zip(starts, sizes):
+        """``accum`` slices of every entry of ``batch`` (tensors and lists alike), sized as ``torch.chunk``'s."""
+        n = len(batch["video"])
+        size = -(-n // self.cfg.accum)
+        for start in range(0, n, size):
             yield {k: v[start: start + size] for k, v in batch.items()}
 
     def _update(self, optimizer, train: nn.Module, frozen: list[nn.Module], terms_of, batch: Batch, name: str,

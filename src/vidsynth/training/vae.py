@@ -14,12 +14,12 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from vidsynth.config import TrainConfig, at_least, one_of
+from vidsynth.config import TrainConfig, above_zero, at_least, one_of
 from vidsynth.losses.vae import NLL_CONSTANT, RECON_LOSSES, free_bits_kl, gaussian_kl, kl_weight, reconstruction
 from vidsynth.models import vae
 from vidsynth.models.layers import evaluating
 from vidsynth.training.families import register_family
-from vidsynth.training.objective import AdversarialOptions, Batch, Objective, positive_lr
+from vidsynth.training.objective import AdversarialOptions, Batch, Objective
 
 
 @dataclass
@@ -35,7 +35,7 @@ class VAETrainConfig(AdversarialOptions, TrainConfig):
 
     def check(self) -> "VAETrainConfig":
         super().check()
-        positive_lr(self, "lr")
+        above_zero(self, "lr")
         one_of(self, "recon", tuple(RECON_LOSSES))
         at_least(self, 0, "beta", "kl_warmup", "free_bits", "adversarial", "val_every")
         at_least(self, 1, "val_clips")
@@ -46,11 +46,8 @@ class VAETrainConfig(AdversarialOptions, TrainConfig):
                  discriminators=vae.discriminators, summary="3D-conv encoder, Gaussian latent (vector or grid), "
                  "3D-conv decoder (Kingma & Welling 2014); adversarial>0: VAE-GAN")
 class VAEObjective(Objective):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.optimizer = self.adam(self.generator.parameters(), self.cfg.lr)
-        if self.cfg.adversarial > 0:
-            self.add_adversary()
+    def adversarial_weight(self) -> float:
+        return self.cfg.adversarial
 
     def _posterior_sample(self, video, y, noise=None):
         """(reconstruction of a posterior sample, KL per latent number ``[B, L]``). ``noise`` ~ N(0, 1) ``[B, L]``
@@ -73,7 +70,7 @@ class VAEObjective(Objective):
             terms = {"recon": reconstruction(self.cfg.recon, recon, real),
                      "kl": kl_weight(self.cfg, self.step) * free_bits_kl(kl, self.cfg.free_bits).mean() / dims}
             if self.adversary:
-                terms |= self.adversary.g_terms(recon, y, self.cfg.adversarial)
+                terms |= self.adversary.g_terms(recon, y, self.adversarial_weight())
         return terms
 
     def validation(self) -> tuple[int, int]:
