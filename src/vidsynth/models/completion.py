@@ -28,15 +28,8 @@ from torch import Tensor, nn
 
 from vidsynth.config import ModelConfig, at_least, one_of
 from vidsynth.errors import UserError
-from vidsynth.models.layers import (
-    ResizeConv,
-    VideoDiscriminator,
-    assert_shape,
-    check_labels,
-    conv,
-    evaluating,
-    init_weights,
-)
+from vidsynth.models.layers import (ResizeConv, VideoDiscriminator, assert_shape, check_labels, conv, evaluating,
+                                    init_weights)
 from vidsynth.models.sampler import Sampler
 
 __all__ = ["TASKS", "CompletionConfig", "CompletionNet", "CompletionSampler", "compose", "task_mask",

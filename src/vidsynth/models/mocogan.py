@@ -19,20 +19,12 @@ from torch import Tensor, nn
 
 from vidsynth.config import LatentModelConfig, at_least, one_of
 from vidsynth.errors import UserError
-from vidsynth.models.layers import (
-    ConvDiscriminator,
-    DeepFrameDiscriminator,
-    Generator,
-    UpStack,
-    VideoDiscriminator,
-    assert_shape,
-    check_labels,
-    init_weights,
-    widths,
-)
+from vidsynth.models.layers import (ConvDiscriminator, DeepFrameDiscriminator, Generator, UpStack, VideoDiscriminator,
+                                    assert_shape, check_labels, init_weights, widths)
 
 __all__ = ["MocoganConfig", "MotionRNN", "LayeredFrames", "VideoGenerator", "ImageDiscriminator",
            "VideoDiscriminator", "build", "discriminators"]
+
 
 @dataclass
 class MocoganConfig(LatentModelConfig):

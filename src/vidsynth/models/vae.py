@@ -22,18 +22,8 @@ from torch import Tensor, nn
 
 from vidsynth.config import LatentModelConfig, at_least, one_of
 from vidsynth.errors import UserError
-from vidsynth.models.layers import (
-    DownStack,
-    Generator,
-    UpStack,
-    VideoDiscriminator,
-    assert_shape,
-    check_labels,
-    conv,
-    evaluating,
-    init_weights,
-    widths,
-)
+from vidsynth.models.layers import (DownStack, Generator, UpStack, VideoDiscriminator, assert_shape, check_labels,
+                                    conv, evaluating, init_weights, widths)
 from vidsynth.models.vgan import check_frames
 
 __all__ = ["VAEConfig", "VideoVAE", "build", "discriminators"]
