@@ -42,6 +42,7 @@ class Family:
     discriminators: Callable[[ModelConfig], dict[str, nn.Module]] | None = None  # of the adversarial term
     sampler: type[Sampler] = NoiseSampler
     summary: str = ""
+    hints: dict[str, str] = dataclasses.field(default_factory=dict)  # another family's option -> what to set instead
 
     def config_class(self, section: str) -> type:
         return self.model_config if section == "model" else self.train_config
@@ -51,10 +52,13 @@ FAMILIES: dict[str, Family] = {}
 
 
 def register_family(name: str, *, model_config: type[ModelConfig], train_config: type[TrainConfig], build,
-                    discriminators=None, sampler: type[Sampler] = NoiseSampler, summary: str = ""):
-    """Class decorator on an objective: make the family available under ``name`` (its CLI name)."""
+                    discriminators=None, sampler: type[Sampler] = NoiseSampler, summary: str = "",
+                    hints: dict[str, str] | None = None):
+    """Class decorator on an objective: make the family available under ``name`` (its CLI name). ``hints``: for
+    options of other families that a user may give this one, what to set instead."""
     def deco(objective):
-        FAMILIES[name] = Family(name, model_config, train_config, build, objective, discriminators, sampler, summary)
+        FAMILIES[name] = Family(name, model_config, train_config, build, objective, discriminators, sampler, summary,
+                                hints or {})
         return objective
     return deco
 
@@ -74,19 +78,13 @@ def readers(section: str, key: str) -> list[str]:
     return [name for name, f in sorted(FAMILIES.items()) if key in field_names(f.config_class(section))]
 
 
-# where a family has its own option for what the user probably wanted
-HINTS = {("vgan", "layered"): "for vgan's foreground/background generator set two_stream=true",
-         ("mocogan", "two_stream"): "for mocogan's background + moving sprite generator set layered=true",
-         ("vgan", "image_d"): "vgan has only a video discriminator"}
-
-
 def option_error(family: str, section: str, key: str, value) -> UserError:
     """The one-line error for ``key=value`` given to ``family``, which does not read it."""
     owners = readers(section, key)
     if not owners:
         valid = ", ".join(sorted(field_names(get_family(family).config_class(section))))
         return UserError(f"unknown {section} option {key!r} for {family}; valid: {valid}")
-    hint = HINTS.get((family, key), f"remove it or use --model {' or '.join(owners)}")
+    hint = get_family(family).hints.get(key, f"remove it or use --model {' or '.join(owners)}")
     value = str(value).lower() if isinstance(value, bool) else value  # as typed on the command line
     return UserError(f"{key}={value} is a {' / '.join(owners)} option that {family} does not read: {hint}")
 

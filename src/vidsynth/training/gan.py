@@ -28,10 +28,13 @@ class GANTrainConfig(AdversarialOptions, TrainConfig):
 
 @register_family("vgan", model_config=vgan.VganConfig, train_config=GANTrainConfig, build=vgan.build,
                  discriminators=vgan.discriminators, summary="3D-conv generator and discriminator (Vondrick et al. "
-                 "2016); two_stream=true: foreground + mask over a static background")
+                 "2016); two_stream=true: foreground + mask over a static background",
+                 hints={"layered": "for vgan's foreground/background generator set two_stream=true",
+                        "image_d": "vgan has only a video discriminator"})
 @register_family("mocogan", model_config=mocogan.MocoganConfig, train_config=GANTrainConfig, build=mocogan.build,
                  discriminators=mocogan.discriminators, summary="content code + GRU motion codes, image and video "
-                 "discriminators (Tulyakov et al. 2018); layered=true: a sprite moved over a background")
+                 "discriminators (Tulyakov et al. 2018); layered=true: a sprite moved over a background",
+                 hints={"two_stream": "for mocogan's background + moving sprite generator set layered=true"})
 class GANObjective(Objective):
     def learning_rate(self) -> float:
         return self.cfg.lr_g
