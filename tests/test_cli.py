@@ -71,3 +71,23 @@ def test_user_errors_are_one_line(tmp_path, args, message):
     assert out.returncode == 2
     assert message in out.stderr and "Traceback" not in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+
+
+def test_prepare_skips_a_fifo_and_names_a_bad_frame(tmp_path, make_video):
+    """A FIFO named like a video would block its reader forever; a frame folder with one corrupt frame is reported
+    by that frame's name. Both are skipped, the rest is used."""
+    for i in range(3):
+        make_video(tmp_path / "d" / "walk" / f"w{i}.mp4", num_frames=20, seed=i)
+    os.mkfifo(tmp_path / "d" / "walk" / "clip.mp4")
+    frames = tmp_path / "d" / "walk" / "strip_folder"
+    frames.mkdir()
+    png = read_video(tmp_path / "d" / "walk" / "w0.mp4")[0].numpy()
+    from PIL import Image
+    for t in range(20):
+        Image.fromarray(png[t % len(png)]).save(frames / f"{t:03d}.png")
+    (frames / "007.png").write_bytes((frames / "007.png").read_bytes()[:60])  # truncated mid-image
+    out = run("prepare", "videofolder", "root=d", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "train: 3 clips" in out.stdout
+    assert "clip.mp4: not a regular file" in out.stdout
+    assert "strip_folder: frame 007.png" in out.stdout, out.stdout

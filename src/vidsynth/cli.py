@@ -49,7 +49,8 @@ def datasets():
 @click.argument("dataset")
 @click.argument("options", nargs=-1)
 def prepare(dataset, options):
-    """Index DATASET and report clips per class and split, and every file that cannot be used.
+    """Index DATASET and report clips per class and split (only the one given with split=...), and every file that
+    cannot be used.
 
     The metadata index is cached, so later opens decode nothing.
 
@@ -60,8 +61,12 @@ def prepare(dataset, options):
     """
     from vidsynth.data import dataset_splits
     cfg = _data_config(dataset, options)
+    given = "split" in parse_overrides(DataConfig, options)
+    splits = dataset_splits(cfg, reports=True, splits=(cfg.split,) if given else ("train", "val", "test"))
+    if given and not splits:
+        raise UserError(f"split={cfg.split} is empty for these options (e.g. split=val needs val_fraction > 0)")
     bad, short = {}, {}
-    for split, report in dataset_splits(cfg, reports=True).items():
+    for split, report in splits.items():
         click.echo(f"{split}: {report['clips']} clips, {len(report['per_class'])} classes")
         for cls_name, count in report["per_class"].items():
             click.echo(f"  {cls_name:<24} {count}")
@@ -94,10 +99,11 @@ def show(dataset, options, out, num, fps):
     import torch
 
     from vidsynth.data import build_dataset
-    from vidsynth.io import IMAGE_OUT_EXTS, VIDEO_OUT_EXTS, save_videos
+    from vidsynth.io import IMAGE_OUT_EXTS, VIDEO_OUT_EXTS, save_videos, writable_folder
     for path in out:
         if path.suffix.lower() not in IMAGE_OUT_EXTS | VIDEO_OUT_EXTS:
             raise UserError(f"--out {path}: use a .png/.jpg grid or a {'/'.join(sorted(VIDEO_OUT_EXTS))} video")
+        writable_folder(path.parent)
     cfg = dataclasses.replace(_data_config(dataset, options), cache="none")  # decode only the clips shown
     ds = build_dataset(cfg)
     picks = sorted({i * len(ds) // num for i in range(num)})
@@ -276,11 +282,14 @@ def sample(source, seeds, out, fmt, class_name, truncation, frames, fps, device)
       vidsynth sample runs/00000-mocogan-shapes32 --seeds 0-15 --out samples/
       vidsynth sample exported/ --seeds 3 --class jack --format gif --out samples/
     """
-    from vidsynth.io import save_videos
+    from tqdm import tqdm
+
+    from vidsynth.io import save_videos, writable_folder
     from vidsynth.models.sampler import parse_seeds
     from vidsynth.pretrained import load
     from vidsynth.training.distributed import resolve_device
     seed_list = parse_seeds(seeds)
+    writable_folder(out)
     sampler = load(source).to(resolve_device(device))
     labels = None
     if class_name is not None:
@@ -289,12 +298,19 @@ def sample(source, seeds, out, fmt, class_name, truncation, frames, fps, device)
         if class_name not in sampler.class_names:
             raise UserError(f"--class {class_name!r}: choose one of {', '.join(sampler.class_names)}")
         labels = [sampler.class_names.index(class_name)] * len(seed_list)
-    videos = sampler.sample(seed_list, labels, num_frames=frames, truncation=truncation)
     if fmt == "grid":
+        videos = sampler.sample(seed_list, labels, num_frames=frames, truncation=truncation)
         click.echo(f"wrote {save_videos(out / 'grid.png', videos)}")
         return
-    for seed, video in zip(seed_list, videos):
-        save_videos(out / f"seed{seed:04d}.{fmt}", video[None], fps=fps)
+    chunk = 16  # seeds generated, written and freed together: any seed range runs in bounded memory
+    with tqdm(total=len(seed_list), unit="video", desc="sampling", disable=None) as bar:
+        for i in range(0, len(seed_list), chunk):
+            seeds = seed_list[i: i + chunk]
+            videos = sampler.sample(seeds, None if labels is None else labels[i: i + chunk], num_frames=frames,
+                                    truncation=truncation)
+            for seed, video in zip(seeds, videos):
+                save_videos(out / f"seed{seed:04d}.{fmt}", video[None], fps=fps)
+            bar.update(len(seeds))
     click.echo(f"wrote {len(seed_list)} {fmt} files to {out}")
 
 
@@ -337,9 +353,10 @@ def _write_completion(out: Path, video, fps: float, notes: list[str]) -> None:
 
 
 def _output_file(ctx, param, value: Path) -> Path:
-    from vidsynth.io import IMAGE_OUT_EXTS, VIDEO_OUT_EXTS
+    from vidsynth.io import IMAGE_OUT_EXTS, VIDEO_OUT_EXTS, writable_folder
     if value.suffix.lower() not in IMAGE_OUT_EXTS | VIDEO_OUT_EXTS:
         raise click.BadParameter(f"{value}: end it in .mp4, .gif (a video) or .png (a frame grid)")
+    writable_folder(value.parent)  # before the model loads and works
     return value
 
 
@@ -476,7 +493,9 @@ def evaluate(args, metrics, data, real, fake, batch_size, device, no_cache):
         raise UserError(f"eval takes one run folder, got {' '.join(run)}")
     if bool(run) == bool(fake):
         raise UserError("eval needs a run folder or --fake DIR (one of them)")
-    names = [m for m in metrics.split(",") if m.strip()]
+    names = [m.strip() for m in metrics.split(",") if m.strip()]
+    if not names:
+        raise UserError("--metrics names no metric: e.g. --metrics fvd2048_16f or fvd256_16f,kvd256_16f")
     trained = None  # the run's training data
     if run:
         from vidsynth.pretrained import load
@@ -535,6 +554,10 @@ def main(argv=None):
         sys.exit(e.exit_code)
     except UserError as e:
         click.echo(f"error: {e}", err=True)
+        sys.exit(2)
+    except OSError as e:  # the file system refused (full disk, permissions, a vanished file): still one line
+        where = f" {e.filename}" if e.filename else ""
+        click.echo(f"error: cannot access{where}: {e.strerror or e}", err=True)
         sys.exit(2)
     except KeyboardInterrupt:
         click.echo("interrupted: resume with `vidsynth train --resume latest`", err=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass
@@ -42,20 +43,12 @@ class DataConfig:
 
     def check(self) -> "DataConfig":
         """Reject bad values before any work starts."""
+        check_limits(self)
         choices = {"split": ("train", "val", "test"), "start": START_MODES, "short": SHORT_POLICIES,
                    "crop": CROP_MODES, "background": ("plain", "textured"), "cache": ("auto", "ram", "none")}
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
                 raise UserError(f"{key}={getattr(self, key)!r} is not valid: use one of {', '.join(allowed)}")
-        positive = ("resolution", "num_frames", "frame_stride", "length")
-        for key in positive:
-            if getattr(self, key) < 1:
-                raise UserError(f"{key} must be >= 1, got {getattr(self, key)}")
-        if self.fold not in (1, 2, 3):
-            raise UserError(f"fold must be 1, 2 or 3, got {self.fold}")
-        for key in ("val_fraction", "test_fraction"):
-            if not 0 <= getattr(self, key) < 1:
-                raise UserError(f"{key} must be in [0, 1), got {getattr(self, key)}")
         if self.val_fraction + self.test_fraction >= 1:
             raise UserError("val_fraction + test_fraction must leave some training data (sum < 1)")
         return self
@@ -81,13 +74,10 @@ class ModelConfig:
 
     def check(self) -> "ModelConfig":
         """Reject values no model can build, in one line that says what to do (families extend this)."""
-        if self.resolution not in RESOLUTIONS:
+        if self.resolution not in RESOLUTIONS:  # first: the one model size with its own message
             raise UserError(f"resolution={self.resolution} is not supported by the models: set the data resolution "
                             f"to one of {', '.join(map(str, RESOLUTIONS))}")
-        if self.num_frames < 1:
-            raise UserError(f"num_frames must be >= 1, got {self.num_frames} (it comes from the data config)")
-        at_least(self, 1, "g_channels", "d_channels", "max_channels", "channels")
-        at_least(self, 0, "num_classes")
+        check_limits(self)
         return self
 
 
@@ -101,7 +91,6 @@ class LatentModelConfig(ModelConfig):
 
     def check(self) -> "LatentModelConfig":
         super().check()
-        at_least(self, 1, "z_dim")
         one_of(self, "upsample", ("resize", "transpose"))
         return self
 
@@ -129,34 +118,77 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"            # auto | cpu | cuda
     precision: str = "fp32"         # fp32 | bf16 | fp16 (autocast, only where the device runs it natively)
+    max_loss: float = 1e5           # stop when a loss term's magnitude stays above this for max_loss_steps (0 = off)
+    max_loss_steps: int = 20
 
     def check(self) -> "TrainConfig":
         """Reject bad values before any work starts (families extend this)."""
+        check_limits(self)
         one_of(self, "precision", ("fp32", "bf16", "fp16"))
         one_of(self, "device", ("auto", "cpu", "cuda"))
-        at_least(self, 1, "steps", "batch_size", "accum", "sample_every", "checkpoint_every", "log_every",
-                 "num_samples", "metric_every")
-        at_least(self, 0, "minutes")
-        if not 0 <= self.ema < 1:
-            raise UserError(f"ema must be in [0, 1), got {self.ema}")
         return self
 
 
 RESOLUTIONS = (32, 64, 128, 256)
 
 
-def at_least(cfg, low: float, *keys: str) -> None:
-    """One-line UserError unless every ``cfg.key`` >= ``low``."""
-    for key in keys:
-        if not getattr(cfg, key) >= low:  # also catches NaN
-            raise UserError(f"{key} must be >= {low}, got {getattr(cfg, key)}")
+# Every number an option may hold, for every family, checked in one place (check_limits) before anything is built
+# or allocated: values from the command line, presets, run and export config.json files alike. The bounds keep a
+# hostile or mistyped file from asking for terabytes; they are far beyond what any model here trains with.
+LIMITS = {
+    # data
+    "fold": "[1, 3]", "val_fraction": "[0, 1)", "test_fraction": "[0, 1)", "resolution": "[1, 1024]",
+    "num_frames": "[1, 1024]", "frame_stride": "[1, 1000]", "length": "[1, 1e9]", "cache_gb": "[0, 1e6]",
+    "seed": "[0, 4294967295]",
+    # model
+    "g_channels": "[1, 1024]", "d_channels": "[1, 1024]", "max_channels": "[1, 2048]", "num_classes": "[0, 100000]",
+    "channels": "[1, 4]", "z_dim": "[1, 8192]", "motion_dim": "[1, 8192]", "image_frames": "[1, 1024]",
+    "latent_channels": "[1, 1024]", "context": "[1, 1023]", "keyframe_stride": "[0, 1023]",
+    # training
+    "ema": "[0, 1)", "beta1": "[0, 1)", "beta2": "[0, 1)", "batch_size": "[1, 65536]", "accum": "[1, 65536]",
+    "steps": "[1, 1e12]", "minutes": "[0, 1e8]", "sample_every": "[1, 1e12]", "checkpoint_every": "[1, 1e12]",
+    "keep_checkpoints": "[0, 1e6]", "log_every": "[1, 1e12]", "num_samples": "[1, 1024]",
+    "metric_every": "[1, 1e12]", "num_workers": "[0, 1024]", "max_loss": "[0, 1e30]", "max_loss_steps": "[1, 1e12]",
+    "lr": "(0, 10]", "lr_g": "(0, 10]", "lr_d": "(0, 10]", "n_critic": "[1, 1000]", "r1_gamma": "[0, 1e6]",
+    "r1_every": "[1, 1e6]", "gp_lambda": "[0, 1e6]", "clip": "[0, 1e6]", "content_l2": "[0, 1e6]",
+    "adversarial": "[0, 1e6]", "beta": "[0, 1e6]", "kl_warmup": "[0, 1e12]", "free_bits": "[0, 1e6]",
+    "val_every": "[0, 1e12]", "val_clips": "[1, 1e6]",
+}
+_INTERVAL = re.compile(r"([\[(])(\S+), (\S+)([\])])$")
 
 
-def above_zero(cfg, *keys: str) -> None:
-    """One-line UserError unless every ``cfg.key`` > 0 (learning rates)."""
-    for key in keys:
-        if not getattr(cfg, key) > 0:  # also catches NaN
-            raise UserError(f"{key} must be > 0, got {getattr(cfg, key)}")
+def in_limits(key: str, value) -> bool:
+    """Whether ``value`` lies in ``LIMITS[key]`` (NaN never does)."""
+    lo_bracket, lo, hi, hi_bracket = _INTERVAL.match(LIMITS[key]).groups()
+    lo, hi = float(lo), float(hi)
+    above = value >= lo if lo_bracket == "[" else value > lo
+    below = value <= hi if hi_bracket == "]" else value < hi
+    return above and below
+
+
+def check_limits(cfg) -> None:
+    """One-line UserError unless every field of the dataclass ``cfg`` has its declared type (an int where an int
+    goes, not a string or a list) and every number lies in its ``LIMITS`` interval."""
+    hints = typing.get_type_hints(type(cfg))
+    for f in dataclasses.fields(cfg):
+        value, kinds = getattr(cfg, f.name), _kinds(hints[f.name])
+        if not _is_kind(value, kinds):
+            expected = " or ".join("none" if k is type(None) else k.__name__ for k in kinds)
+            raise UserError(f"{f.name}={value!r} is not a valid {expected}: set it to a {expected}")
+        if f.name in LIMITS and isinstance(value, (int, float)) and not in_limits(f.name, value):
+            raise UserError(f"{f.name}={value} is out of range: use a value in {LIMITS[f.name]}")
+
+
+def _kinds(annotation) -> tuple:
+    return typing.get_args(annotation) if isinstance(annotation, types.UnionType) else (annotation,)
+
+
+def _is_kind(value, kinds: tuple) -> bool:
+    if isinstance(value, bool):  # bool is an int subclass: only a bool field takes it
+        return bool in kinds
+    if isinstance(value, int) and float in kinds:
+        return True
+    return any(k is not bool and isinstance(value, k) for k in kinds)
 
 
 def one_of(cfg, key: str, allowed) -> None:

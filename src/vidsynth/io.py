@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,8 @@ import av
 import numpy as np
 import torch
 from PIL import Image
+
+from vidsynth.errors import UserError
 
 # codec and pixel format per container; yuv420p is what every player decodes
 _CODECS = {
@@ -25,20 +28,68 @@ VIDEO_OUT_EXTS = frozenset(_CODECS) | {".gif"}
 IMAGE_OUT_EXTS = frozenset({".png", ".jpg", ".jpeg"})
 
 
+_TEMP = re.compile(r"\.tmp(\d+)(\.\w+)?$")  # a temp file of replaced_atomically: its writer's pid, the suffix kept
+
+
 @contextlib.contextmanager
 def replaced_atomically(path: str | Path) -> Iterator[Path]:
     """``with replaced_atomically(path) as tmp:`` write ``tmp``; it is renamed over ``path`` when the block ends
     without error (and removed when it fails), so a kill at any moment leaves the old file or the new one, never a
-    partial one. Creates the parent folder."""
+    partial one. ``tmp`` is a hidden file in the same folder with the same suffix (writers that pick the format
+    from it work unchanged); ``remove_stale_temps`` clears those a killed writer left. Creates the parent folder;
+    a folder that cannot be written is a one-line UserError."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         yield tmp
-    except BaseException:
+        os.replace(tmp, path)
+    except BaseException as e:
         tmp.unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise cannot_write(path, e) from None
         raise
-    os.replace(tmp, path)
+
+
+def cannot_write(path: Path, error: OSError) -> UserError:
+    return UserError(f"cannot write {path}: {error.strerror or error}; choose a folder you can write to")
+
+
+def writable_folder(folder: str | Path) -> Path:
+    """``folder``, created if needed; a one-line UserError if it cannot be made or written (checked before any
+    work, so a long job does not fail at its first output)."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise cannot_write(folder, e) from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UserError(f"cannot write to {folder}: permission denied; choose a folder you can write to")
+    return folder
+
+
+def remove_stale_temps(folder: str | Path) -> list[Path]:
+    """Delete the temp files of ``replaced_atomically`` in ``folder`` whose writer is no longer running (a kill
+    between creating and renaming one leaves it behind); returns them."""
+    removed = []
+    for p in Path(folder).iterdir() if Path(folder).is_dir() else []:
+        m = _TEMP.search(p.name)
+        if m and p.is_file() and not _running(int(m.group(1))):
+            p.unlink(missing_ok=True)
+            removed.append(p)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    if pid == os.getpid():
+        return False  # this process writes its temps inside a with block: one found now is a dead writer's
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, owned by someone else
+    return True
 
 
 def to_levels(videos: torch.Tensor) -> torch.Tensor:
@@ -99,8 +150,8 @@ def tile_videos(videos, nrow: int | None = None, pad: int = 2) -> torch.Tensor:
 def write_image(path: str | Path, image) -> Path:
     """Write uint8 ``[H, W, 3]`` as PNG/JPG."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(np.asarray(image, dtype=np.uint8)).save(path)
+    with replaced_atomically(path) as tmp:
+        Image.fromarray(np.asarray(image, dtype=np.uint8)).save(tmp)
     return path
 
 
@@ -113,17 +164,17 @@ def write_video(path: str | Path, frames, fps: float = 8.0, crf: int = 18) -> Pa
     frames = np.asarray(frames, dtype=np.uint8)
     assert frames.ndim == 4 and frames.shape[-1] == 3, f"expected [T, H, W, 3], got {frames.shape}"
     suffix = path.suffix.lower()
-    path.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".gif":
         images = [Image.fromarray(f) for f in frames]
-        images[0].save(path, save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0)
+        with replaced_atomically(path) as tmp:
+            images[0].save(tmp, save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0)
         return path
     if suffix not in _CODECS:
         raise ValueError(f"cannot write {suffix!r} videos; use one of {', '.join(sorted(VIDEO_OUT_EXTS))}")
     codec, pix_fmt = _CODECS[suffix]
     t, h, w, _ = frames.shape
     frames = np.pad(frames, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
-    with av.open(str(path), mode="w") as container:
+    with replaced_atomically(path) as tmp, av.open(str(tmp), mode="w") as container:
         stream = container.add_stream(codec, rate=round(fps))
         stream.width, stream.height, stream.pix_fmt = w + w % 2, h + h % 2, pix_fmt
         if codec == "libx264":

@@ -15,10 +15,10 @@ from safetensors.torch import load_file, save_file
 
 from vidsynth.config import to_dict
 from vidsynth.errors import UserError
-from vidsynth.io import replaced_atomically
+from vidsynth.io import remove_stale_temps, replaced_atomically, writable_folder
 from vidsynth.models import load_weights
 from vidsynth.models.sampler import Sampler, recalibrate_batch_norm
-from vidsynth.training.checkpoint import list_checkpoints, load_checkpoint
+from vidsynth.training.checkpoint import load_checkpoint, load_latest
 from vidsynth.training.families import FORMAT_VERSION, RunConfig, build_network, read_json
 
 
@@ -38,12 +38,15 @@ def load_run(run_dir: str | Path, checkpoint: Path | None = None) -> Sampler:
     """The EMA network of a run's latest (or given) checkpoint; ``.checkpoint`` names the file."""
     cfg = RunConfig.load(Path(run_dir))
     if checkpoint is None:
-        found = list_checkpoints(Path(run_dir) / "checkpoints")
-        if not found:
-            raise UserError(f"{run_dir} has no checkpoint yet: train longer than checkpoint_every steps")
-        checkpoint = found[-1]
-    state = load_checkpoint(checkpoint)
-    sampler = _sampler(cfg, state["objective"]["modules"]["generator_ema"], str(checkpoint), recalibrate=True)
+        checkpoint, state = load_latest(Path(run_dir) / "checkpoints")
+    else:
+        state = load_checkpoint(checkpoint)
+    weights = state["objective"].get("modules", {}).get("generator_ema") if isinstance(state["objective"], dict) \
+        else None
+    if not isinstance(weights, dict):
+        raise UserError(f"{checkpoint} holds no EMA network (objective.modules.generator_ema): not a vidsynth run's "
+                        "checkpoint")
+    sampler = _sampler(cfg, weights, str(checkpoint), recalibrate=True)
     sampler.checkpoint = str(checkpoint)
     return sampler
 
@@ -60,8 +63,9 @@ def load(path: str | Path) -> Sampler:
 
 def export(run_dir: str | Path, out_dir: str | Path) -> Path:
     """Write ``out_dir/config.json`` and ``out_dir/model.safetensors`` (the EMA network)."""
+    out_dir = writable_folder(out_dir)
+    remove_stale_temps(out_dir)
     sampler = load_run(Path(run_dir))
-    out_dir = Path(out_dir)
     state = {k: v.contiguous() for k, v in sampler.model.state_dict().items()}
     with replaced_atomically(out_dir / "model.safetensors") as tmp:
         save_file(state, str(tmp), metadata={"format": "pt", "vidsynth": sampler.config.name})

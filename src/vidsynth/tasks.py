@@ -45,6 +45,7 @@ def predict(model: Sampler, video: Tensor, context: int, frames: int, labels: Te
     if frames < 1:
         raise UserError(f"frames must be >= 1, got {frames}")
     b, c, _, r, _ = video.shape
+    model.check_fits(b, context + frames, f"predicting {frames} frames", "ask for fewer --frames")
     clip = torch.zeros(b, c, context + frames, r, r, device=video.device)
     clip[:, :, :context] = video[:, :, :context]
     mask = torch.zeros(b, 1, context + frames, r, r, device=video.device)
@@ -58,6 +59,7 @@ def interpolate(model: Sampler, first: Tensor, last: Tensor, frames: int, labels
     if frames < 3:
         raise UserError(f"frames must be >= 3 (first, at least one between, last), got {frames}")
     b, c, r, _ = first.shape
+    model.check_fits(b, frames, f"interpolating {frames} frames", "ask for fewer --frames")
     clip = torch.zeros(b, c, frames, r, r, device=first.device)
     clip[:, :, 0], clip[:, :, -1] = first, last
     mask = torch.zeros(b, 1, frames, r, r, device=first.device)

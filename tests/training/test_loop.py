@@ -183,7 +183,7 @@ def test_lazy_r1_runs_every_kth_step_with_k_times_the_weight(tmp_path):
     stats = [json.loads(line) for line in (lazy / "stats.jsonl").read_text().splitlines()]
     assert [s["step"] for s in stats if "r1" in s] == [1, 3]
     assert stats[0]["r1"] == pytest.approx(2 * first["r1"], abs=1e-4)  # stats.jsonl keeps 4 significant digits
-    with pytest.raises(UserError, match="r1_every must be >= 1"):
+    with pytest.raises(UserError, match="r1_every=0 is out of range"):
         train(tiny(r1_every=0), outdir=tmp_path / "c", progress=False)
 
 

@@ -39,13 +39,13 @@ def build_dataset(cfg: DataConfig | None = None, **options) -> VideoDataset:
     return DATASETS[cfg.name](cfg.check())
 
 
-def dataset_splits(cfg: DataConfig, reports: bool = False) -> dict:
-    """Every split the dataset ``cfg`` describes: ``{"train": ..., "val": ..., "test": ...}``, leaving out splits
-    the config leaves empty. With ``reports=True``, each split's ``report()`` instead of the dataset, including
-    splits whose every video is unusable (for `vidsynth prepare`)."""
+def dataset_splits(cfg: DataConfig, reports: bool = False, splits=("train", "val", "test")) -> dict:
+    """Every split of ``splits`` the dataset ``cfg`` describes: ``{"train": ..., "val": ..., "test": ...}``, leaving
+    out splits the config leaves empty. With ``reports=True``, each split's ``report()`` instead of the dataset,
+    including splits whose every video is unusable (for `vidsynth prepare`)."""
     import dataclasses
     out = {}
-    for split in ("train", "val", "test"):
+    for split in splits:
         try:
             ds = build_dataset(dataclasses.replace(cfg, split=split))
             out[split] = ds.report() if reports else ds

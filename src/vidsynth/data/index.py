@@ -16,7 +16,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from vidsynth.data.video_io import VideoError, VideoInfo, probe
-from vidsynth.io import replaced_atomically
+from vidsynth.io import remove_stale_temps, replaced_atomically
 
 INDEX_VERSION = 1
 
@@ -93,5 +93,6 @@ class VideoIndex:
     def _save(self) -> None:
         # keep entries of files that still exist (other splits of the same root), drop the rest
         self.entries = {rel: e for rel, e in self.entries.items() if os.path.lexists(self.root / rel)}
+        remove_stale_temps(self.path.parent)
         with replaced_atomically(self.path) as tmp:
             tmp.write_text(json.dumps({"version": INDEX_VERSION, "root": str(self.root), "entries": self.entries}))

@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from vidsynth.errors import UserError
+
 VIDEO_EXTS = frozenset(
     {".mp4", ".m4v", ".avi", ".webm", ".mkv", ".mov", ".gif", ".mpg", ".mpeg", ".ogv", ".flv", ".wmv", ".3gp"})
 IMAGE_EXTS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp"})
@@ -25,8 +27,9 @@ DEFAULT_FPS = 25.0  # for image strips and frame folders, which carry no rate
 decode_stats = {"frames": 0}
 
 
-class VideoError(Exception):
-    """A video that cannot be read (unreadable, truncated, no frames, undecodable)."""
+class VideoError(UserError):
+    """A video that cannot be read (unreadable, truncated, no frames, undecodable): a dataset skips and reports it;
+    given on the command line, it is a one-line error."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,35 @@ def _load_image(path: Path) -> np.ndarray:
         return np.asarray(im.convert("RGB"))
 
 
+def _load_frame(path: Path) -> np.ndarray:
+    """One frame of a frame folder; an unreadable one is named in the error (not just its folder)."""
+    try:
+        return _load_image(path)
+    except Exception as e:  # PIL raises many types on bad input; all mean "cannot read"
+        raise VideoError(f"frame {path.name}: {type(e).__name__}: {e}".strip()) from e
+
+
+def _check_frames(files: list[Path]) -> tuple[int, int]:
+    """(height, width) of a frame folder's frames after checking every one: a regular file whose image data is
+    intact (PIL's verify: chunk checksums, no pixel decoding) and of the first frame's size."""
+    size = None
+    for f in files:
+        if not f.is_file():
+            raise VideoError(f"frame {f.name}: not a regular file")
+        try:
+            with Image.open(f) as im:
+                im.verify()
+                frame_size = im.size
+        except Exception as e:  # PIL raises many types on bad input; all mean "cannot read"
+            raise VideoError(f"frame {f.name}: {type(e).__name__}: {e}".strip()) from e
+        if size is not None and frame_size != size:
+            raise VideoError(f"frame {f.name} is {frame_size[0]}x{frame_size[1]}, the first frame "
+                             f"{size[0]}x{size[1]}")
+        size = frame_size
+    _load_frame(files[-1])  # verify reads no pixels: decode one to prove the format decodes
+    return size[1], size[0]
+
+
 def _fps(stream) -> float:
     rate = stream.average_rate or stream.guessed_rate
     return float(rate) if rate else DEFAULT_FPS
@@ -72,9 +104,12 @@ def probe(path: str | Path) -> VideoInfo:
     """Frame count, rate and size of a video, checking that it decodes. Raises VideoError.
 
     Container frame counts come from demuxing every packet (no decoding): header counts are absent in webm/gif
-    and wrong in truncated files. Only the first frame is decoded, to prove the stream is decodable.
+    and wrong in truncated files. Only the first frame is decoded, to prove the stream is decodable. Every file of
+    a frame folder is checked (``_check_frames``). FIFOs, devices and sockets are refused without being opened.
     """
     path = Path(path)
+    if path.exists() and not (path.is_dir() or path.is_file()):  # a FIFO would block the reader forever
+        raise VideoError("not a regular file (a FIFO, device or socket)")
     kind = video_kind(path)
     decode_stats["frames"] += 1
     try:
@@ -86,7 +121,7 @@ def probe(path: str | Path) -> VideoInfo:
             return VideoInfo(w // h, DEFAULT_FPS, h, h)
         if kind == "frames":
             files = _frame_files(path)
-            h, w = _load_image(files[0]).shape[:2]
+            h, w = _check_frames(files)
             return VideoInfo(len(files), DEFAULT_FPS, h, w)
         if kind == "container":
             return _probe_container(path)
@@ -136,7 +171,7 @@ def read_video(path: str | Path, start: int = 0, num_frames: int | None = None) 
             decode_stats["frames"] += len(frames)
             frames, fps = frames[start:stop], DEFAULT_FPS
         elif kind == "frames":
-            frames = [_load_image(p) for p in _frame_files(path)[start:stop]]
+            frames = [_load_frame(p) for p in _frame_files(path)[start:stop]]
             decode_stats["frames"] += len(frames)
             frames, fps = (np.stack(frames) if frames else []), DEFAULT_FPS
         elif kind == "container":

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from vidsynth.config import ModelConfig, at_least, one_of
+from vidsynth.config import ModelConfig, one_of
 from vidsynth.errors import UserError
 from vidsynth.models.layers import (ResizeConv, VideoDiscriminator, assert_shape, check_labels, conv, evaluating,
                                     init_weights)
@@ -49,8 +49,6 @@ class CompletionConfig(ModelConfig):
     def check(self) -> "CompletionConfig":
         super().check()
         one_of(self, "task", TASKS)
-        at_least(self, 1, "context", "latent_channels")
-        at_least(self, 0, "keyframe_stride")
         if self.task == "predict" and not 1 <= self.context < self.num_frames:
             raise UserError(f"task=predict: context={self.context} must be in [1, num_frames - 1 = "
                             f"{self.num_frames - 1}]")

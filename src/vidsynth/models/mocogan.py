@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from vidsynth.config import LatentModelConfig, at_least, one_of
+from vidsynth.config import LatentModelConfig, one_of
 from vidsynth.errors import UserError
 from vidsynth.models.layers import (ConvDiscriminator, DeepFrameDiscriminator, Generator, UpStack, VideoDiscriminator,
                                     assert_shape, check_labels, init_weights, widths)
@@ -35,7 +35,6 @@ class MocoganConfig(LatentModelConfig):
 
     def check(self) -> "MocoganConfig":
         super().check()
-        at_least(self, 1, "motion_dim", "image_frames")
         one_of(self, "image_d", ("strided", "deep"))
         if self.image_frames > self.num_frames:
             raise UserError(f"mocogan: image_frames={self.image_frames} exceeds num_frames={self.num_frames}: "

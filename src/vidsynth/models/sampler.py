@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from vidsynth.config import ModelConfig
 from vidsynth.errors import UserError
+from vidsynth.memory import require
 from vidsynth.models.layers import BatchNorm, evaluating
 
 
@@ -52,6 +53,17 @@ class Sampler:
         raise UserError(f"the {self.config.name} model generates from noise; prediction, interpolation and "
                         "inpainting need a model trained with --model completion")
 
+    def video_bytes(self, count: int, num_frames: int | None = None) -> int:
+        """Estimated memory to generate ``count`` videos of ``num_frames`` frames at once: the videos, plus the
+        widest full-resolution activations of the network (a few ``g_channels``-wide maps, input and output of a
+        layer)."""
+        cfg = self.config
+        voxels = (num_frames or cfg.num_frames) * cfg.resolution ** 2
+        return count * voxels * 4 * (cfg.channels + 4 * cfg.g_channels)
+
+    def check_fits(self, count: int, num_frames: int | None, what: str, hint: str) -> None:
+        require(self.video_bytes(count, num_frames), what, hint, self.device)
+
     def _seeds_and_labels(self, seeds, labels, prompts) -> tuple[list[int], list[int] | None]:
         seeds = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
         if prompts is not None:
@@ -73,6 +85,12 @@ class NoiseSampler(Sampler):
     @torch.no_grad()
     def sample(self, seeds, labels=None, prompts=None, num_frames=None, truncation=1.0, batch_size=16) -> Tensor:
         seeds, labels = self._seeds_and_labels(seeds, labels, prompts)
+        frames = num_frames or self.config.num_frames
+        videos = f"{len(seeds)} videos of {frames} frames"
+        self.check_fits(min(batch_size, len(seeds)), num_frames, f"generating {videos} in batches of {batch_size}",
+                        "ask for fewer frames or a smaller batch_size")
+        require(len(seeds) * frames * self.config.resolution ** 2 * self.config.channels * 4, f"holding {videos}",
+                "ask for fewer seeds at a time (`vidsynth sample` writes large seed ranges in chunks)")
         return sample_seeds(self.model, seeds, labels, num_frames, truncation, batch_size)
 
 
@@ -93,18 +111,24 @@ def sample_seeds(generator: nn.Module, seeds: list[int], labels: list[int] | Non
     return torch.cat(out)
 
 
+MAX_SEEDS = 10_000_000  # in one call: the list alone is ~400 MB of Python ints
+
+
 def parse_seeds(text: str) -> list[int]:
     """``"0-7"``, ``"3"``, ``"1,5,9-11"`` -> list of ints."""
-    seeds = []
+    ranges = []
     try:
         for part in text.split(","):
             lo, _, hi = part.strip().partition("-")
-            seeds += list(range(int(lo), int(hi) + 1)) if hi else [int(lo)]
+            ranges.append(range(int(lo), int(hi or lo) + 1))
     except ValueError:
         raise UserError(f"--seeds {text!r}: use numbers and ranges like 0-7 or 1,5,9-11") from None
-    if not seeds:
+    count = sum(map(len, ranges))
+    if not count:
         raise UserError(f"--seeds {text!r} names no seed")
-    return seeds
+    if count > MAX_SEEDS or any(r.stop > 2**63 for r in ranges):
+        raise UserError(f"--seeds {text!r} names {count} seeds: at most {MAX_SEEDS} in one call, each below 2^63")
+    return [s for r in ranges for s in r]
 
 
 def seed_labels(seeds: list[int], num_classes: int) -> list[int] | None:

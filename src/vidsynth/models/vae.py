@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from vidsynth.config import LatentModelConfig, at_least, one_of
+from vidsynth.config import LatentModelConfig, one_of
 from vidsynth.errors import UserError
 from vidsynth.models.layers import (DownStack, Generator, UpStack, VideoDiscriminator, assert_shape, check_labels,
                                     conv, evaluating, init_weights, widths)
@@ -37,7 +37,6 @@ class VAEConfig(LatentModelConfig):
     def check(self) -> "VAEConfig":
         super().check()
         one_of(self, "latent", ("vector", "grid"))
-        at_least(self, 1, "latent_channels")
         check_frames(self.num_frames, "vae")
         return self
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from vidsynth.config import TrainConfig, above_zero, at_least
+from vidsynth.config import TrainConfig
 from vidsynth.errors import UserError
 from vidsynth.losses import content_l2
 from vidsynth.losses.vae import gaussian_kl, kl_weight
@@ -34,8 +34,6 @@ class CompletionTrainConfig(AdversarialOptions, TrainConfig):
 
     def check(self) -> "CompletionTrainConfig":
         super().check()
-        above_zero(self, "lr")
-        at_least(self, 0, "content_l2", "adversarial", "beta", "kl_warmup")
         if self.content_l2 <= 0 and self.adversarial <= 0:
             raise UserError("the completion model needs a loss: set content_l2 (e.g. content_l2=1, the "
                             "deterministic predictor) and/or adversarial (e.g. adversarial=0.01)")

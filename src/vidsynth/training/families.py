@@ -64,7 +64,7 @@ def register_family(name: str, *, model_config: type[ModelConfig], train_config:
 
 
 def get_family(name: str) -> Family:
-    if name not in FAMILIES:
+    if not isinstance(name, str) or name not in FAMILIES:
         raise UserError(f"unknown model {name!r}: use one of {', '.join(sorted(FAMILIES))}")
     return FAMILIES[name]
 
@@ -179,9 +179,19 @@ class RunConfig:
     @classmethod
     def from_dict(cls, d: dict, source: str = "the config") -> "RunConfig":
         d = upgrade(d, source)
-        family = get_family(d.get("model", {}).get("name", ModelConfig.name))
-        return cls(from_dict(DataConfig, d.get("data", {})), make_config(family, "model", d.get("model", {})),
-                   make_config(family, "train", d.get("train", {})), list(d.get("class_names", [])))
+        sections = {k: d.get(k, {}) for k in ("data", "model", "train")}
+        for key, value in sections.items():
+            if not isinstance(value, dict):
+                raise UserError(f"{source}: its {key} section is not a JSON object; write the file again")
+        family = get_family(sections["model"].get("name", ModelConfig.name))
+        model = make_config(family, "model", sections["model"]).check()
+        names = d.get("class_names", [])
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names) or \
+                len(names) not in (0, model.num_classes):
+            raise UserError(f"{source}: class_names must be a list of {model.num_classes} names; write the file again")
+        # every value bounded before anything is built from it (check() refuses sizes no machine can hold)
+        return cls(from_dict(DataConfig, sections["data"]).check(), model,
+                   make_config(family, "train", sections["train"]).check(), list(names))
 
     @classmethod
     def load(cls, run_dir: Path) -> "RunConfig":

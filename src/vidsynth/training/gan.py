@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
-from vidsynth.config import TrainConfig, above_zero, at_least
+from vidsynth.config import TrainConfig
 from vidsynth.losses import content_l2
 from vidsynth.models import mocogan, vgan
 from vidsynth.training.families import register_family
@@ -18,12 +18,6 @@ from vidsynth.training.objective import AdversarialOptions, Batch, Objective
 class GANTrainConfig(AdversarialOptions, TrainConfig):
     lr_g: float = 2e-4              # generator's learning rate
     content_l2: float = 0.0         # lambda of ||G(z) - x||^2 toward the paired real batch (0 = off)
-
-    def check(self) -> "GANTrainConfig":
-        super().check()
-        above_zero(self, "lr_g")
-        at_least(self, 0, "content_l2")
-        return self
 
 
 @register_family("vgan", model_config=vgan.VganConfig, train_config=GANTrainConfig, build=vgan.build,

@@ -22,10 +22,12 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from vidsynth.data import build_dataset, make_loader
 from vidsynth.errors import EmptySplitError, UserError
-from vidsynth.io import replaced_atomically, save_videos, to_uint8
+from vidsynth.io import remove_stale_temps, replaced_atomically, save_videos, to_uint8, writable_folder
+from vidsynth.memory import require
 from vidsynth.models.sampler import Sampler
 from vidsynth.training import distributed as dist
-from vidsynth.training.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
+from vidsynth.training.checkpoint import (list_checkpoints, load_latest, non_finite, save_checkpoint,
+                                         set_aside_newer)
 from vidsynth.training.families import RunConfig
 from vidsynth.training.objective import Batch, NonFiniteError
 
@@ -35,15 +37,22 @@ log = logging.getLogger("vidsynth.train")
 Evaluator = Callable[[Sampler, Path, int], str]
 
 
-def check_train_config(cfg, device: torch.device, world: int) -> None:
-    """Reject what the device or the number of processes cannot run, before any work starts."""
-    if cfg.precision != "fp32" and device.type == "cpu":
-        raise UserError(f"precision={cfg.precision} on CPU: autocast has no native {cfg.precision} here "
+def check_train_config(cfg: RunConfig, device: torch.device, world: int) -> None:
+    """Reject what the device, the number of processes or the memory cannot run, before any work starts."""
+    t, m, data = cfg.train, cfg.model, cfg.data
+    if t.precision != "fp32" and device.type == "cpu":
+        raise UserError(f"precision={t.precision} on CPU: autocast has no native {t.precision} here "
                         f"(bf16 measured ~45x slower than fp32); use precision=fp32")
-    if cfg.precision == "bf16" and not torch.cuda.is_bf16_supported():
+    if t.precision == "bf16" and not torch.cuda.is_bf16_supported():
         raise UserError("precision=bf16 needs a GPU with native bf16 (Ampere or newer): use fp16 or fp32")
-    if cfg.batch_size % (world * cfg.accum):
-        raise UserError(f"batch_size={cfg.batch_size} must be divisible by processes x accum = {world * cfg.accum}")
+    if t.batch_size % (world * t.accum):
+        raise UserError(f"batch_size={t.batch_size} must be divisible by processes x accum = {world * t.accum}")
+    # activations kept for the backward pass: about 6 maps of (g_channels + d_channels) per voxel of a clip (measured
+    # 1.9 GB for mocogan 64x64x16, g = d = 32, batch 16, with the weights and the process itself)
+    micro = t.batch_size // (world * t.accum)
+    voxels = data.num_frames * data.resolution ** 2
+    require(micro * voxels * 4 * 6 * (m.g_channels + m.d_channels), f"training on {micro} clips at once per process",
+            "lower batch_size, or raise accum (same batch, fewer clips at once)", device)
 
 
 def summary(cfg: RunConfig, clips: int, world: int, device: torch.device) -> str:
@@ -56,12 +65,22 @@ def summary(cfg: RunConfig, clips: int, world: int, device: torch.device) -> str
 
 
 def new_run_dir(outdir: Path, cfg: RunConfig) -> Path:
-    outdir.mkdir(parents=True, exist_ok=True)
+    """Claim the next numbered run folder: ``mkdir`` is atomic, and a folder another process made between the scan
+    and the ``mkdir`` moves this one to the next number."""
+    outdir = writable_folder(outdir)
     numbers = [int(m.group(1)) for p in outdir.iterdir() if (m := re.match(r"(\d{5})-", p.name))]
-    name = f"{max(numbers, default=-1) + 1:05d}-{cfg.model.name}-{cfg.data.name}{cfg.data.resolution}"
-    run_dir = outdir / name
-    run_dir.mkdir()
-    return run_dir
+    return claim_run_dir(outdir, f"{cfg.model.name}-{cfg.data.name}{cfg.data.resolution}",
+                         max(numbers, default=-1) + 1)
+
+
+def claim_run_dir(outdir: Path, name: str, number: int, tries: int = 1000) -> Path:
+    for n in range(number, number + tries):
+        try:
+            (run_dir := outdir / f"{n:05d}-{name}").mkdir()
+            return run_dir
+        except FileExistsError:
+            continue
+    raise UserError(f"{outdir}: no free run number from {number} to {number + tries - 1}; use another --outdir")
 
 
 def latest_run(outdir: Path) -> Path:
@@ -69,6 +88,34 @@ def latest_run(outdir: Path) -> Path:
     if not runs:
         raise UserError(f"--resume latest: no run with a checkpoint in {outdir}")
     return runs[-1]
+
+
+def write_config(path: Path, cfg: RunConfig) -> None:
+    """Write the run's config.json, atomically, only when its content changes (a resume that changes nothing
+    rewrites nothing)."""
+    text = json.dumps(cfg.to_dict(), indent=2) + "\n"
+    if not path.is_file() or path.read_text() != text:
+        with replaced_atomically(path) as tmp:
+            tmp.write_text(text)
+
+
+def trim_stats(path: Path, step: int) -> None:
+    """Drop the stats.jsonl records past ``step`` (the resumed checkpoint: they are logged again) and a line a
+    kill cut short, so the file reads as one uninterrupted run. Rewritten atomically, and only when needed."""
+    if not path.is_file():
+        return
+    text = path.read_text()
+    keep = []
+    for line in text.splitlines(keepends=True):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if line.endswith("\n") and record.get("step", 0) <= step:
+            keep.append(line)
+    if "".join(keep) != text:
+        with replaced_atomically(path) as tmp:
+            tmp.write_text("".join(keep))
 
 
 def _rng_state(device: torch.device) -> dict:
@@ -100,10 +147,12 @@ def train(cfg: RunConfig, outdir: Path | str = "runs", resume: Path | str | None
     device = dist.resolve_device(cfg.train.device)
     dist.keep_freed_memory_mapped()
     rank, world = dist.init_from_env(device)
-    check_train_config(cfg.train, device, world)
+    check_train_config(cfg, device, world)
     if cfg.train.metrics and evaluator is None:
         raise UserError(f"metrics={cfg.train.metrics} during training needs an evaluator: use `vidsynth train`, or "
                         "pass evaluator=vidsynth.metrics.evaluate.training_evaluator(...)")
+    if resume is None and rank == 0:
+        writable_folder(outdir)  # before any work
     dataset = build_dataset(cfg.data)
     cfg.model = dataclasses.replace(cfg.model, resolution=dataset.resolution, num_frames=dataset.num_frames,
                                     num_classes=dataset.num_classes if cfg.model.conditional else 0).check()
@@ -116,32 +165,40 @@ def train(cfg: RunConfig, outdir: Path | str = "runs", resume: Path | str | None
     step, consumed, elapsed = 0, 0, 0.0
     run_dir = Path(resume) if resume is not None else None
     if resume is not None:
-        checkpoints = list_checkpoints(run_dir / "checkpoints")
-        if not checkpoints:
-            raise UserError(f"--resume {run_dir}: no checkpoint in {run_dir / 'checkpoints'}")
-        state = load_checkpoint(checkpoints[-1])
+        path, state = load_latest(run_dir / "checkpoints")
         if state["world_size"] != world:
-            raise UserError(f"{checkpoints[-1]} was written by {state['world_size']} processes; resume with as many")
-        objective.load_state_dict(state["objective"])
-        objective.load_rank_state(state["ranks"][rank]["objective"])
-        _set_rng_state(state["ranks"][rank]["rng"], device)
+            raise UserError(f"{path} was written by {state['world_size']} processes; resume with as many")
+        try:
+            objective.load_state_dict(state["objective"])
+            objective.load_rank_state(state["ranks"][rank]["objective"])
+            _set_rng_state(state["ranks"][rank]["rng"], device)
+        except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as e:
+            raise UserError(f"{path} does not fit this run ({type(e).__name__}: {str(e)[:120]}): it was not written "
+                            "by this run's vidsynth") from None
         step, consumed, elapsed = state["step"], state["ranks"][rank]["consumed"], state["elapsed"]
-    elif rank == 0:
+        if rank == 0:
+            set_aside_newer(path)
+            for folder in (run_dir, run_dir / "checkpoints", run_dir / "samples"):
+                remove_stale_temps(folder)
+            trim_stats(run_dir / "stats.jsonl", step)
+
+    per_rank = cfg.train.batch_size // world
+    loader = make_loader(dataset, per_rank, num_workers=cfg.train.num_workers, seed=cfg.train.seed, rank=rank,
+                         world_size=world, start=consumed)
+    batches = iter(loader)
+
+    if resume is None and rank == 0:  # claimed once everything that can be refused is checked
         run_dir = new_run_dir(Path(outdir), cfg)
     if rank == 0:
-        with replaced_atomically(run_dir / "config.json") as tmp:
-            tmp.write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
+        write_config(run_dir / "config.json", cfg)
         handler = logging.FileHandler(run_dir / "log.txt")
         handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S"))
         logging.getLogger("vidsynth").addHandler(handler)
         log.setLevel(logging.INFO)
         log.info("%s %s at step %d: %s", "resuming" if step else "starting", run_dir, step,
                  summary(cfg, len(dataset), world, device))
-
-    per_rank = cfg.train.batch_size // world
-    loader = make_loader(dataset, per_rank, num_workers=cfg.train.num_workers, seed=cfg.train.seed, rank=rank,
-                         world_size=world, start=consumed)
-    batches = iter(loader)
+    val_every, val_clips = objective.validation()
+    validation = validation_batches(cfg, val_clips, device) if rank == 0 and val_every > 0 else None
 
     def next_batch() -> Batch:
         nonlocal consumed
@@ -150,6 +207,9 @@ def train(cfg: RunConfig, outdir: Path | str = "runs", resume: Path | str | None
         return _to_device(batch, device)
 
     def save(step_now: int):
+        bad = non_finite(objective.state_dict())
+        if bad:  # a checkpoint that cannot train on is not written: the previous one stays the last good one
+            raise NonFiniteError(f"step {step_now}: {bad} is not finite")
         ranks = dist.gather_objects({"objective": objective.rank_state(), "rng": _rng_state(device),
                                      "consumed": consumed})
         if rank == 0:
@@ -170,12 +230,11 @@ def train(cfg: RunConfig, outdir: Path | str = "runs", resume: Path | str | None
                 if k not in ("step", "time", "elapsed"):
                     writer.add_scalar(k, v, values["step"])
 
-    val_every, val_clips = objective.validation()
-    validation = validation_batches(cfg, val_clips, device) if rank == 0 and val_every > 0 else None
     writer = _tensorboard(run_dir) if rank == 0 else None
     bar = tqdm(total=cfg.train.steps, initial=step, unit="step", dynamic_ncols=True,
                disable=(rank != 0) or (None if progress is None else not progress))
     t_last, consumed_last = time.perf_counter(), consumed
+    wild_since = 0  # first step of the current run of steps whose losses exceed max_loss (0: none)
     started, elapsed_before = time.perf_counter(), elapsed
     budget = cfg.train.minutes * 60
     redirect = logging_redirect_tqdm()  # console log lines go above the progress bar instead of through it
@@ -184,6 +243,9 @@ def train(cfg: RunConfig, outdir: Path | str = "runs", resume: Path | str | None
         while step < cfg.train.steps:
             stats = objective.train_step(next_batch, step)
             step += 1
+            limit = cfg.train.max_loss
+            wild = dist.any_rank(limit > 0 and max(map(abs, stats.values()), default=0) > limit)
+            wild_since = (wild_since or step) if wild else 0
             bar.update(1)
             elapsed = elapsed_before + time.perf_counter() - started
             out_of_time = budget > 0 and dist.any_rank(elapsed >= budget)
@@ -197,6 +259,11 @@ def train(cfg: RunConfig, outdir: Path | str = "runs", resume: Path | str | None
                         "clips_per_s": round(clips_per_s, 2), "time": round(time.time(), 1),
                         "elapsed": round(elapsed, 1)})
                 bar.set_postfix({k: f"{v:.3f}" for k, v in stats.items()} | {"clips/s": f"{clips_per_s:.1f}"})
+            if wild and step - wild_since + 1 >= cfg.train.max_loss_steps:  # after its stats are logged
+                worst = max(stats, key=lambda k: abs(stats[k]))
+                raise NonFiniteError(f"step {step}: the losses have been out of range since step {wild_since} "
+                                     f"({worst}={stats[worst]:.3g}, max_loss={limit:g} for max_loss_steps="
+                                     f"{cfg.train.max_loss_steps}); lower the learning rates")
             if validation and (step % val_every == 0 or last):
                 record({"step": step, **{k: round(v, 6) for k, v in objective.validate(validation).items()}})
             if rank == 0 and (step % cfg.train.sample_every == 0 or last):
@@ -206,7 +273,11 @@ def train(cfg: RunConfig, outdir: Path | str = "runs", resume: Path | str | None
                                       step, dataformats="NHWC")
             if rank == 0 and cfg.train.metrics and (step % cfg.train.metric_every == 0 or last):
                 log.info("step %d %s", step, evaluator(objective.sampler(), run_dir, step))
-            if step % cfg.train.checkpoint_every == 0 or last:
+            if (step % cfg.train.checkpoint_every == 0 or last) and wild_since:
+                if rank == 0:
+                    log.warning("step %d: no checkpoint while the losses are out of range (since step %d)", step,
+                                wild_since)
+            elif step % cfg.train.checkpoint_every == 0 or last:
                 save(step)
             if out_of_time:
                 if rank == 0:

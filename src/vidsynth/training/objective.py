@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from vidsynth.config import TrainConfig, above_zero, at_least
+from vidsynth.config import TrainConfig
 from vidsynth.losses import clip_weights, diff_augment, get_loss, gradient_penalty, parse_policy, r1_penalty
 from vidsynth.models import load_weights
 from vidsynth.models.sampler import Sampler, recalibrate_batch_norm
@@ -50,9 +50,6 @@ class AdversarialOptions:
 
     def check(self):
         get_loss(self.loss)
-        at_least(self, 1, "n_critic", "r1_every")
-        at_least(self, 0, "r1_gamma", "gp_lambda", "clip")
-        above_zero(self, "lr_d")
         parse_policy(self.augment)
         return super().check()
 

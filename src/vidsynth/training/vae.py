@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from vidsynth.config import TrainConfig, above_zero, at_least, one_of
+from vidsynth.config import TrainConfig, one_of
 from vidsynth.losses.vae import NLL_CONSTANT, RECON_LOSSES, free_bits_kl, gaussian_kl, kl_weight, reconstruction
 from vidsynth.models import vae
 from vidsynth.models.layers import evaluating
@@ -35,10 +35,7 @@ class VAETrainConfig(AdversarialOptions, TrainConfig):
 
     def check(self) -> "VAETrainConfig":
         super().check()
-        above_zero(self, "lr")
         one_of(self, "recon", tuple(RECON_LOSSES))
-        at_least(self, 0, "beta", "kl_warmup", "free_bits", "adversarial", "val_every")
-        at_least(self, 1, "val_clips")
         return self
 
 
