@@ -30,7 +30,7 @@ KILLER = textwrap.dedent('''
     seen = 0
     def hit(path):
         global seen
-        if Path(path).name.startswith(name) or Path(path).name.startswith("." + Path(name).stem):
+        if Path(path).name.lstrip(".").startswith(Path(name).stem):  # the file or a temp file of it
             seen += 1
             return seen == nth
         return False
