@@ -96,6 +96,8 @@ CASES = [
     (["predict", "{gan}", "--input", "{image}", "--out", "{root}/p.mp4"], "completion"),
     (["interpolate", "{completion}", "--first", "{image}", "--last", "{image}", "--frames", "1000000", "--out",
       "{root}/i.mp4"], "free: ask for fewer --frames"),
+    (["interpolate", "{completion}", "--first", "{image}", "--last", "{image}", "--out", "/proc/vidsynth/i.mp4"],
+     "cannot write /proc/vidsynth"),
     (["inpaint", "{completion}", "--input", "{video}", "--mask", "box:1,2", "--out", "{root}/f.mp4"], "--mask"),
     (["inpaint", "{completion}", "--input", "{image}", "--mask", "box:1,1,4,4", "--out", "{root}/f.mp4"],
      "not a multiple of its height"),
