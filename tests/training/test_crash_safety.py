@@ -178,16 +178,19 @@ def test_runaway_losses_stop_the_run_at_the_last_good_checkpoint(tmp_path):
 
 
 def test_exploding_training_keeps_only_finite_checkpoints(tmp_path):
-    """Learning rates at their limit make the GAN diverge; whatever step it stops at, every checkpoint left holds
-    finite weights and optimizer moments, so resuming from the last good one does not stop at once."""
+    """Learning rates at their limit make the GAN diverge (here: an Adam second moment overflows to Inf at step 5);
+    the run stops naming it, and every checkpoint left holds finite weights and optimizer moments."""
     from vidsynth.training.checkpoint import non_finite
     out = vidsynth("train", "--preset", "quick", "--outdir", "runs", *TINY, "steps=40", "lr_g=10", "lr_d=10",
                    "max_loss=0", cwd=tmp_path)
     assert out.returncode == 2, out.stderr[-2000:]
     assert "training stopped: step" in out.stderr and "Traceback" not in out.stderr
     run = next((tmp_path / "runs").iterdir())
-    for path in list_checkpoints(run / "checkpoints"):
+    kept = list_checkpoints(run / "checkpoints")
+    assert kept, out.stderr[-2000:]  # it trains a few steps before the moments overflow
+    for path in kept:
         assert non_finite(load_checkpoint(path)) is None, path
+    assert f"last good checkpoint: runs/{run.name}/checkpoints/{kept[-1].name}" in out.stderr
 
 
 def test_non_finite_names_the_bad_optimizer_moment():
