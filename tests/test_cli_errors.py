@@ -78,6 +78,7 @@ CASES = [
     (["sample", "{gan}", "--seeds", "5-1", "--out", "{root}/s"], "names no seed"),
     (["sample", "{gan}", "--seeds", "0-9999999", "--format", "grid", "--out", "{root}/s"], "free: ask for fewer"),
     (["sample", "{gan}", "--seeds", "0-99999999", "--out", "{root}/s"], "names 100000000 seeds: at most 10000000"),
+    (["sample", "{gan}", "--seeds", "0-99999999999999999999999", "--out", "{root}/s"], "from 0 to 2^63 - 1"),
     (["sample", "{gan}", "--class", "nosuch", "--out", "{root}/s"], "--class 'nosuch'"),
     (["sample", "{gan}", "--frames", "0", "--out", "{root}/s"], "--frames"),
     (["sample", "{gan}", "--truncation", "5", "--out", "{root}/s"], "--truncation"),

@@ -123,7 +123,7 @@ SECTIONS = ("data", "model", "train")
 DATA_DECIDES = {"resolution", "num_frames", "num_classes", "channels"}  # model sizes the dataset decides
 # train settings that may change on --resume (they do not change the math of the run)
 RESUMABLE = {"steps", "minutes", "sample_every", "checkpoint_every", "log_every", "keep_checkpoints", "num_workers",
-             "device", "metrics", "metric_every"}
+             "device", "metrics", "metric_every", "max_loss", "max_loss_steps"}
 
 
 def _split_overrides(items, family_name: str) -> dict[str, dict]:

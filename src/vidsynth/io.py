@@ -9,6 +9,7 @@ import contextlib
 import math
 import os
 import re
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,7 +29,9 @@ VIDEO_OUT_EXTS = frozenset(_CODECS) | {".gif"}
 IMAGE_OUT_EXTS = frozenset({".png", ".jpg", ".jpeg"})
 
 
-_TEMP = re.compile(r"\.tmp(\d+)(\.\w+)?$")  # a temp file of replaced_atomically: its writer's pid, the suffix kept
+# a temp file of replaced_atomically: hidden, with its writer's pid and host, the suffix kept
+_TEMP = re.compile(r"^\..+\.tmp(\d+)-([A-Za-z0-9-]+)(\.\w+)?$")
+_HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:40] or "host"
 
 
 @contextlib.contextmanager
@@ -39,7 +42,7 @@ def replaced_atomically(path: str | Path) -> Iterator[Path]:
     from it work unchanged); ``remove_stale_temps`` clears those a killed writer left. Creates the parent folder;
     a folder that cannot be written is a one-line UserError."""
     path = Path(path)
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
+    tmp = temp_path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         yield tmp
@@ -49,6 +52,11 @@ def replaced_atomically(path: str | Path) -> Iterator[Path]:
         if isinstance(e, OSError):
             raise cannot_write(path, e) from None
         raise
+
+
+def temp_path(path: Path, pid: int | None = None) -> Path:
+    """Where ``replaced_atomically`` writes ``path`` first: ``.{stem}.tmp{pid}-{host}{suffix}`` beside it."""
+    return path.with_name(f".{path.stem}.tmp{os.getpid() if pid is None else pid}-{_HOST}{path.suffix}")
 
 
 def cannot_write(path: Path, error: OSError) -> UserError:
@@ -69,12 +77,13 @@ def writable_folder(folder: str | Path) -> Path:
 
 
 def remove_stale_temps(folder: str | Path) -> list[Path]:
-    """Delete the temp files of ``replaced_atomically`` in ``folder`` whose writer is no longer running (a kill
-    between creating and renaming one leaves it behind); returns them."""
+    """Delete the temp files of ``replaced_atomically`` in ``folder`` whose writer, a process of this host, is no
+    longer running (a kill between creating and renaming one leaves it behind); returns them. Only names of that
+    exact form are touched (hidden, ``.tmp<pid>-<host>``), never another file."""
     removed = []
     for p in Path(folder).iterdir() if Path(folder).is_dir() else []:
-        m = _TEMP.search(p.name)
-        if m and p.is_file() and not _running(int(m.group(1))):
+        m = _TEMP.match(p.name)
+        if m and m.group(2) == _HOST and p.is_file() and not _running(int(m.group(1))):
             p.unlink(missing_ok=True)
             removed.append(p)
     return removed

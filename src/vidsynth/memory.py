@@ -14,8 +14,9 @@ def available_bytes(device: torch.device | str = "cpu") -> int:
     """Memory a new allocation can get on ``device``: free memory of a GPU, MemAvailable of the host (page cache
     counts as available: the kernel gives it back)."""
     device = torch.device(device)
-    if device.type == "cuda":
-        return torch.cuda.mem_get_info(device)[0]
+    if device.type == "cuda":  # what torch's caching allocator holds unused is free to this process too
+        return torch.cuda.mem_get_info(device)[0] + torch.cuda.memory_reserved(device) - \
+            torch.cuda.memory_allocated(device)
     meminfo = Path("/proc/meminfo")
     if meminfo.is_file():
         for line in meminfo.read_text().splitlines():

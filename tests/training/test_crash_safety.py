@@ -208,13 +208,18 @@ def test_two_runs_claiming_the_same_number_get_distinct_folders(tmp_path):
 
 
 def test_stale_temp_files_of_dead_writers_are_removed(tmp_path):
-    from vidsynth.io import remove_stale_temps, replaced_atomically
+    from vidsynth.io import remove_stale_temps, replaced_atomically, temp_path
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    stale = tmp_path / f".step-0000003.tmp{int(dead.stdout)}.pt"
+    stale = temp_path(tmp_path / "step-0000003.pt", int(dead.stdout))
     stale.write_bytes(b"half")
-    alive = tmp_path / f".config.tmp{os.getppid()}.json"  # a running writer's: kept
+    alive = temp_path(tmp_path / "config.json", os.getppid())  # a running writer's: kept
     alive.write_text("{")
+    other_host = tmp_path / f".model.tmp{int(dead.stdout)}-elsewhere.safetensors"  # its pid means nothing here
+    users = [tmp_path / f"notes.tmp{int(dead.stdout)}.txt", tmp_path / "report.tmp2024"]  # not ours
+    for path in (other_host, *users):
+        path.write_text("x")
     with replaced_atomically(tmp_path / "kept.json") as tmp:
         tmp.write_text("{}")
     assert remove_stale_temps(tmp_path) == [stale]
-    assert alive.exists() and (tmp_path / "kept.json").read_text() == "{}"
+    assert alive.exists() and other_host.exists() and all(p.exists() for p in users)
+    assert (tmp_path / "kept.json").read_text() == "{}"

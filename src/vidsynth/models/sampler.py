@@ -123,11 +123,13 @@ def parse_seeds(text: str) -> list[int]:
             ranges.append(range(int(lo), int(hi or lo) + 1))
     except ValueError:
         raise UserError(f"--seeds {text!r}: use numbers and ranges like 0-7 or 1,5,9-11") from None
-    count = sum(map(len, ranges))
+    if any(r.start < 0 or r.stop > 2**63 for r in ranges):
+        raise UserError(f"--seeds {text!r}: seeds are numbers from 0 to 2^63 - 1")
+    count = sum(max(0, r.stop - r.start) for r in ranges)
     if not count:
         raise UserError(f"--seeds {text!r} names no seed")
-    if count > MAX_SEEDS or any(r.stop > 2**63 for r in ranges):
-        raise UserError(f"--seeds {text!r} names {count} seeds: at most {MAX_SEEDS} in one call, each below 2^63")
+    if count > MAX_SEEDS:
+        raise UserError(f"--seeds {text!r} names {count} seeds: at most {MAX_SEEDS} in one call")
     return [s for r in ranges for s in r]
 
 

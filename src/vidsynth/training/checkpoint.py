@@ -74,8 +74,12 @@ def load_checkpoint(path: Path, map_location="cpu") -> dict:
                                   "delete it, or use a checkpoint vidsynth wrote") from None
         raise CheckpointError(f"{path} is damaged or not a vidsynth checkpoint (not a weights-only torch file)") \
             from None
-    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as e:
-        reason = str(e).split(".")[0] or type(e).__name__
+    except OSError as e:  # unreadable now (permissions, I/O), not damaged: no fallback, nothing set aside
+        raise UserError(f"cannot read {path}: {e.strerror or e}") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as e:
+        if isinstance(e, RuntimeError) and "PytorchStreamReader" not in str(e):
+            raise  # e.g. out of memory: not the file's fault
+        reason = re.split(r"\.\s", " ".join(str(e).split()))[0] or type(e).__name__
         raise CheckpointError(f"{path} is damaged (truncated or overwritten: {reason})") from None
     if not isinstance(state, dict) or not {"step", "world_size", "objective"} <= set(state):
         raise CheckpointError(f"{path} is not a vidsynth checkpoint (no step, world_size and objective entries)")

@@ -63,13 +63,27 @@ def gather_objects(obj) -> list:
     return out
 
 
+def _max_over_ranks(values: list[float]) -> list[float]:
+    # nccl reduces only GPU tensors
+    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else "cpu"
+    tensor = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    return tensor.tolist()
+
+
 def any_rank(flag: bool) -> bool:
     """True on every rank if ``flag`` is true on any (e.g. rank 0's clock says the time budget is spent)."""
     if world_size() == 1:
         return flag
-    value = torch.tensor([float(flag)])
-    dist.all_reduce(value, op=dist.ReduceOp.MAX)
-    return bool(value.item())
+    return bool(_max_over_ranks([float(flag)])[0])
+
+
+def all_equal(value: float) -> bool:
+    """Whether every rank holds the same ``value`` (e.g. the step of the checkpoint it resumes from)."""
+    if world_size() == 1:
+        return True
+    high, neg_low = _max_over_ranks([value, -value])
+    return high == -neg_low
 
 
 def barrier() -> None:

@@ -11,6 +11,7 @@ import dataclasses
 import datetime
 import json
 import logging
+import os
 import re
 import time
 from collections.abc import Callable
@@ -23,7 +24,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from vidsynth.data import build_dataset, make_loader
 from vidsynth.errors import EmptySplitError, UserError
 from vidsynth.io import remove_stale_temps, replaced_atomically, save_videos, to_uint8, writable_folder
-from vidsynth.memory import require
+from vidsynth.memory import available_bytes, require
 from vidsynth.models.sampler import Sampler
 from vidsynth.training import distributed as dist
 from vidsynth.training.checkpoint import (list_checkpoints, load_latest, non_finite, save_checkpoint,
@@ -48,11 +49,16 @@ def check_train_config(cfg: RunConfig, device: torch.device, world: int) -> None
     if t.batch_size % (world * t.accum):
         raise UserError(f"batch_size={t.batch_size} must be divisible by processes x accum = {world * t.accum}")
     # activations kept for the backward pass: about 6 maps of (g_channels + d_channels) per voxel of a clip (measured
-    # 1.9 GB for mocogan 64x64x16, g = d = 32, batch 16, with the weights and the process itself)
+    # 1.9 GB for mocogan 64x64x16, g = d = 32, batch 16, with the weights and the process itself); the processes of
+    # one host share its memory, each GPU has its own
     micro = t.batch_size // (world * t.accum)
+    sharing = int(os.environ.get("LOCAL_WORLD_SIZE", world)) if device.type == "cpu" else 1
     voxels = data.num_frames * data.resolution ** 2
-    require(micro * voxels * 4 * 6 * (m.g_channels + m.d_channels), f"training on {micro} clips at once per process",
-            "lower batch_size, or raise accum (same batch, fewer clips at once)", device)
+    needed = sharing * micro * voxels * 4 * 6 * (m.g_channels + m.d_channels)
+    if dist.any_rank(needed > available_bytes(device)):  # every process stops, or none
+        require(needed, f"training on {micro} clips at once in each of {sharing} process(es)",
+                "lower batch_size, or raise accum (same batch, fewer clips at once)", device)
+        raise UserError("another process has too little memory for this batch: lower batch_size or raise accum")
 
 
 def summary(cfg: RunConfig, clips: int, world: int, device: torch.device) -> str:
@@ -166,6 +172,9 @@ def train(cfg: RunConfig, outdir: Path | str = "runs", resume: Path | str | None
     run_dir = Path(resume) if resume is not None else None
     if resume is not None:
         path, state = load_latest(run_dir / "checkpoints")
+        if not dist.all_equal(state["step"]):
+            raise UserError(f"the processes read different latest checkpoints of {run_dir} (this one: {path.name}): "
+                            "check that the run folder is the same on every machine, then resume again")
         if state["world_size"] != world:
             raise UserError(f"{path} was written by {state['world_size']} processes; resume with as many")
         try:
@@ -208,8 +217,8 @@ def train(cfg: RunConfig, outdir: Path | str = "runs", resume: Path | str | None
 
     def save(step_now: int):
         bad = non_finite(objective.state_dict())
-        if bad:  # a checkpoint that cannot train on is not written: the previous one stays the last good one
-            raise NonFiniteError(f"step {step_now}: {bad} is not finite")
+        if dist.any_rank(bad is not None):  # a checkpoint that cannot train on is not written: the last stays
+            raise NonFiniteError(f"step {step_now}: {bad or 'the state of another process'} is not finite")
         ranks = dist.gather_objects({"objective": objective.rank_state(), "rng": _rng_state(device),
                                      "consumed": consumed})
         if rank == 0:
@@ -244,7 +253,7 @@ def train(cfg: RunConfig, outdir: Path | str = "runs", resume: Path | str | None
             stats = objective.train_step(next_batch, step)
             step += 1
             limit = cfg.train.max_loss
-            wild = dist.any_rank(limit > 0 and max(map(abs, stats.values()), default=0) > limit)
+            wild = limit > 0 and dist.any_rank(max(map(abs, stats.values()), default=0) > limit)
             wild_since = (wild_since or step) if wild else 0
             bar.update(1)
             elapsed = elapsed_before + time.perf_counter() - started
