@@ -61,7 +61,7 @@ def prepare(dataset, options):
     """
     from vidsynth.data import dataset_splits
     cfg = _data_config(dataset, options)
-    given = "split" in parse_overrides(DataConfig, options)
+    given = any(o.partition("=")[0].strip() == "split" for o in options)
     splits = dataset_splits(cfg, reports=True, splits=(cfg.split,) if given else ("train", "val", "test"))
     if given and not splits:
         raise UserError(f"split={cfg.split} is empty for these options (e.g. split=val needs val_fraction > 0)")

@@ -6,6 +6,7 @@ Grayscale, RGBA, paletted, odd-sized and variable-frame-rate inputs all come out
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,12 +67,20 @@ def _load_image(path: Path) -> np.ndarray:
         return np.asarray(im.convert("RGB"))
 
 
-def _load_frame(path: Path) -> np.ndarray:
-    """One frame of a frame folder; an unreadable one is named in the error (not just its folder)."""
+@contextlib.contextmanager
+def _naming(frame: Path):
+    """A failure inside the block becomes a VideoError naming ``frame`` (not just its folder)."""
     try:
-        return _load_image(path)
+        yield
+    except VideoError:
+        raise
     except Exception as e:  # PIL raises many types on bad input; all mean "cannot read"
-        raise VideoError(f"frame {path.name}: {type(e).__name__}: {e}".strip()) from e
+        raise VideoError(f"frame {frame.name}: {type(e).__name__}: {e}".strip()) from e
+
+
+def _load_frame(path: Path) -> np.ndarray:
+    with _naming(path):
+        return _load_image(path)
 
 
 def _check_frames(files: list[Path]) -> tuple[int, int]:
@@ -81,12 +90,9 @@ def _check_frames(files: list[Path]) -> tuple[int, int]:
     for f in files:
         if not f.is_file():
             raise VideoError(f"frame {f.name}: not a regular file")
-        try:
-            with Image.open(f) as im:
-                im.verify()
-                frame_size = im.size
-        except Exception as e:  # PIL raises many types on bad input; all mean "cannot read"
-            raise VideoError(f"frame {f.name}: {type(e).__name__}: {e}".strip()) from e
+        with _naming(f), Image.open(f) as im:
+            im.verify()
+            frame_size = im.size
         if size is not None and frame_size != size:
             raise VideoError(f"frame {f.name} is {frame_size[0]}x{frame_size[1]}, the first frame "
                              f"{size[0]}x{size[1]}")

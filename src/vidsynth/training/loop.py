@@ -71,9 +71,8 @@ def summary(cfg: RunConfig, clips: int, world: int, device: torch.device) -> str
 
 
 def new_run_dir(outdir: Path, cfg: RunConfig) -> Path:
-    """Claim the next numbered run folder: ``mkdir`` is atomic, and a folder another process made between the scan
-    and the ``mkdir`` moves this one to the next number."""
-    outdir = writable_folder(outdir)
+    """Claim the next numbered run folder in ``outdir`` (made and checked by ``train``): ``mkdir`` is atomic, and a
+    folder another process made between the scan and the ``mkdir`` moves this one to the next number."""
     numbers = [int(m.group(1)) for p in outdir.iterdir() if (m := re.match(r"(\d{5})-", p.name))]
     return claim_run_dir(outdir, f"{cfg.model.name}-{cfg.data.name}{cfg.data.resolution}",
                          max(numbers, default=-1) + 1)
@@ -216,14 +215,15 @@ def train(cfg: RunConfig, outdir: Path | str = "runs", resume: Path | str | None
         return _to_device(batch, device)
 
     def save(step_now: int):
-        bad = non_finite(objective.state_dict())
+        shared = objective.state_dict()
+        bad = non_finite(shared)
         if dist.any_rank(bad is not None):  # a checkpoint that cannot train on is not written: the last stays
             raise NonFiniteError(f"step {step_now}: {bad or 'the state of another process'} is not finite")
         ranks = dist.gather_objects({"objective": objective.rank_state(), "rng": _rng_state(device),
                                      "consumed": consumed})
         if rank == 0:
             state = {"step": step_now, "world_size": world, "elapsed": elapsed,
-                     "objective": objective.state_dict(), "ranks": ranks}
+                     "objective": shared, "ranks": ranks}
             path = save_checkpoint(state, run_dir / "checkpoints", step_now, cfg.train.keep_checkpoints)
             log.info("checkpoint %s", path.name)
         dist.barrier()
