@@ -193,8 +193,9 @@ def _run_config(preset, data, model, overrides):
 @click.option("--preset", default=None, help="Named preset: quick, mmnist64, weizmann64, ucf101-128, "
                                               "weizmann-vae64, mmnist-predict.")
 @click.option("--data", default=None, help="Dataset name (default: the preset's, else shapes).")
-@click.option("--model", default=None, help="Model family: vgan, mocogan (GANs), vae, completion (prediction, "
-                                             "interpolation, inpainting) (default: the preset's, else mocogan).")
+@click.option("--model", default=None, help="Model family: vgan, mocogan, continuous (GANs), vae, completion "
+                                             "(prediction, interpolation, inpainting) (default: the preset's, else "
+                                             "mocogan).")
 @click.option("--outdir", default="runs", type=click.Path(file_okay=False, path_type=Path),
               help="Where numbered run folders are made.")
 @click.option("--resume", default=None, help="A run folder to continue from its latest checkpoint, or 'latest'.")

@@ -143,7 +143,8 @@ LIMITS = {
     # model
     "g_channels": "[1, 1024]", "d_channels": "[1, 1024]", "max_channels": "[1, 2048]", "num_classes": "[0, 100000]",
     "channels": "[1, 4]", "z_dim": "[1, 8192]", "motion_dim": "[1, 8192]", "image_frames": "[1, 1024]",
-    "latent_channels": "[1, 1024]", "context": "[1, 1023]", "keyframe_stride": "[0, 1023]",
+    "latent_channels": "[1, 1024]", "context": "[1, 1023]", "keyframe_stride": "[0, 1023]", "w_dim": "[1, 8192]",
+    "mapping_layers": "[1, 64]", "motion_spacing": "[1, 1024]", "time_frequencies": "[0, 24]", "d_frames": "[1, 64]",
     # training
     "ema": "[0, 1)", "beta1": "[0, 1)", "beta2": "[0, 1)", "batch_size": "[1, 65536]", "accum": "[1, 65536]",
     "steps": "[1, 1e12]", "minutes": "[0, 1e8]", "sample_every": "[1, 1e12]", "checkpoint_every": "[1, 1e12]",

@@ -226,7 +226,7 @@ def test_mocogan_layered_pastes_one_sprite_at_each_frames_position_over_a_static
                                   "--model mocogan"),
     ("completion", dict(latent="grid"), "latent=grid is a vae option"),
     ("vgan", dict(latent_channels=4), "latent_channels=4 is a completion / vae option .* --model completion or vae"),
-    ("completion", dict(z_dim=4), "z_dim=4 is a mocogan / vae / vgan option that completion does not read"),
+    ("completion", dict(z_dim=4), "z_dim=4 is a continuous / mocogan / vae / vgan option that completion does not read"),
     ("mocogan", dict(task="inpaint"), "task=inpaint is a completion option"),
 ])
 def test_family_options_are_rejected_for_other_families(name, overrides, message):
@@ -322,7 +322,7 @@ def test_input_shapes_are_checked():
 
 
 def test_unknown_family_is_one_line():
-    with pytest.raises(UserError, match="unknown model 'stylegan': use one of completion, mocogan, vae, vgan"):
+    with pytest.raises(UserError, match="unknown model 'stylegan': use one of completion, continuous, mocogan, vae, vgan"):
         model_config("stylegan")
 
 

@@ -111,3 +111,23 @@ def test_a_checkpoint_of_another_layout_fails_in_one_line(tmp_path):
     assert out.returncode == 2, out.stderr
     assert "does not fit the VideoGenerator its config describes" in out.stderr, out.stderr
     assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+
+
+def test_continuous_family_trains_samples_long_videos_exports_and_loads(tmp_path):
+    out = run("train", "--model", "continuous", *TINY, "w_dim=32", "motion_dim=8", "motion_spacing=4",
+              "background=plain", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    run_dir = tmp_path / "runs" / "00000-continuous-shapes64"
+    assert read_video(run_dir / "samples" / "step-0000003.mp4")[0].shape[0] == 8
+    out = run("sample", run_dir, "--seeds", "0-1", "--out", "long", "--frames", "40", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert read_video(tmp_path / "long" / "seed0001.mp4")[0].shape == (40, 64, 64, 3)
+    out = run("export", run_dir, "--out", "exported", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    model = vidsynth.load_pretrained(tmp_path / "exported")
+    long = model.sample([1], labels=[1], num_frames=40)
+    short = model.sample([3, 1], labels=[0, 1], num_frames=40)
+    torch.testing.assert_close(long[0], short[1], rtol=0, atol=1e-5)
+    decoded = read_video(tmp_path / "long" / "seed0001.mp4")[0]
+    expected = ((long[0].permute(1, 2, 3, 0) + 1) * 127.5).round()
+    assert (decoded.float() - expected).abs().mean() < 8  # the same video, through mp4

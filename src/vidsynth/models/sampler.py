@@ -107,7 +107,7 @@ def sample_seeds(generator: nn.Module, seeds: list[int], labels: list[int] | Non
             latents = torch.cat([generator.make_latents(1, torch.Generator().manual_seed(s), num_frames)
                                  for s in chunk]).to(device) * truncation
             y = None if labels is None else torch.tensor(labels[i: i + batch_size], device=device)
-            out.append(generator(latents, y).float().cpu())
+            out.append(generator.generate(latents, y, num_frames).float().cpu())
     return torch.cat(out)
 
 

@@ -3,4 +3,4 @@
 
 from vidsynth.training.families import (FAMILIES, RunConfig, build_network, get_family, model_config,  # noqa: F401
                                          register_family, train_config)
-from vidsynth.training import completion, gan, vae  # noqa: E402,F401,I001  (register the families)
+from vidsynth.training import completion, continuous, gan, vae  # noqa: E402,F401,I001  (register the families)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import math
 from dataclasses import dataclass
 
@@ -67,24 +68,28 @@ class Adversary:
     def augment(self, video: Tensor) -> Tensor:
         return diff_augment(video, self.cfg.augment, self.rng) if self.cfg.augment else video
 
-    def d_terms(self, real: Tensor, fake: Tensor, y: Tensor | None, step: int) -> dict[str, Tensor]:
-        """The discriminators' loss terms on ``real`` and (detached) ``fake`` clips."""
+    def d_terms(self, real: Tensor, fake: Tensor, y: Tensor | None, step: int, **context: Tensor
+                ) -> dict[str, Tensor]:
+        """The discriminators' loss terms on ``real`` and (detached) ``fake`` clips. ``context``: per-clip tensors
+        the discriminators also read (e.g. the frames' ``times``), the same for the real and the fake clip at each
+        batch position."""
         cfg = self.cfg
         real_in, fake_in = self.augment(real), self.augment(fake)
-        terms = {f"D_{name}": self.loss.d_loss(*self._judge(d, real_in, fake_in, y))
-                 for name, d in self.discriminators.items()}
+        judges = {name: functools.partial(d, **context) for name, d in self.discriminators.items()}
+        pairs = {k: torch.cat([v, v]) for k, v in context.items()}
+        terms = {f"D_{name}": self.loss.d_loss(*self._judge(self.discriminators[name], real_in, fake_in, y, pairs))
+                 for name in judges}
         if self.loss.gradient_penalty:
             terms["gp"] = cfg.gp_lambda * sum(gradient_penalty(d, real_in, fake_in, y, self.rng)
-                                              for d in self.discriminators.values())
+                                              for d in judges.values())
         if cfg.r1_gamma > 0 and step % cfg.r1_every == 0:
-            terms["r1"] = cfg.r1_gamma * cfg.r1_every / 2 * sum(r1_penalty(d, real_in, y)
-                                                                for d in self.discriminators.values())
+            terms["r1"] = cfg.r1_gamma * cfg.r1_every / 2 * sum(r1_penalty(d, real_in, y) for d in judges.values())
         return terms
 
-    def g_terms(self, fake: Tensor, y: Tensor | None, weight: float = 1.0) -> dict[str, Tensor]:
+    def g_terms(self, fake: Tensor, y: Tensor | None, weight: float = 1.0, **context: Tensor) -> dict[str, Tensor]:
         """The trained network's adversarial terms on its ``fake`` clips, each times ``weight``."""
         fake_in = self.augment(fake)
-        terms = {f"G_{name}": self.loss.g_loss(d(fake_in, y)) for name, d in self.discriminators.items()}
+        terms = {f"G_{name}": self.loss.g_loss(d(fake_in, y, **context)) for name, d in self.discriminators.items()}
         return terms if weight == 1 else {k: weight * v for k, v in terms.items()}
 
     def after_update(self) -> None:
@@ -93,11 +98,11 @@ class Adversary:
                 clip_weights(d, self.cfg.clip)
 
     @staticmethod
-    def _judge(d, real, fake, y):
+    def _judge(d, real, fake, y, context):
         """D's logits on real and on fake from one forward pass over both batches: D has no batch statistics, so
         each clip's logit is what a pass over its own batch gives (the image discriminator draws one frame phase
         for both), at half the spectral-norm work and with larger, faster convolutions."""
-        logits = d(torch.cat([real, fake]), None if y is None else torch.cat([y, y]))
+        logits = d(torch.cat([real, fake]), None if y is None else torch.cat([y, y]), **context)
         return logits[:len(real)], logits[len(real):]
 
 
@@ -156,7 +161,7 @@ class Objective:
         for _ in range(self.adversary.cfg.n_critic if self.adversary else 0):
             batch = next_batch()
             stats.update(self._update(self.adversary.optimizer, self.adversary.discriminators, [self.generator],
-                                      self._d_terms, batch, "discriminator", step))
+                                      self.d_terms, batch, "discriminator", step))
             self.adversary.after_update()
         batch = batch or next_batch()  # the last D batch pairs with the network's update (content terms)
         frozen = [self.adversary.discriminators] if self.adversary else []
@@ -232,14 +237,16 @@ class Objective:
         latents = self.generator.make_latents(n * self.world_size, self.latent_rng)
         return latents[self.rank:: self.world_size].to(self.device)
 
-    # the update
-    def _d_terms(self, batch: Batch) -> dict[str, Tensor]:
+    def d_terms(self, batch: Batch) -> dict[str, Tensor]:
+        """The discriminators' loss terms on ``batch`` and on fakes (the adversarial families' discriminator
+        update; a family whose discriminators read more than clips and labels overrides it)."""
         real, y = batch["video"], self.labels(batch)
         with torch.no_grad(), self.autocast():
             fake = self.fake(real, y)
         with self.autocast():
             return self.adversary.d_terms(real, fake.float(), y, self.step)
 
+    # the update
     def _micro_batches(self, batch: Batch):
         """``accum`` slices of every entry of ``batch`` (tensors and lists alike), sized as ``torch.chunk``'s."""
         n = len(batch["video"])
