@@ -10,6 +10,10 @@ clips of ``--frames`` consecutive frames of the run's training data (random star
   with repetition; a model cannot be expected to go below it.
 - ceiling: uniform noise videos against the real clips: what a model that learned nothing scores.
 
+``--long N``: at the last point, also the metrics on the last ``--frames`` frames of N-frame samples (e.g. frames
+112-127 of 128), beside the first ``--frames``: does a long video stay as good as its start? Its samples go to
+``point-<minutes>min-long.mp4``.
+
 At each point: ``point-<minutes>.png`` (rows = seeds 0..7, columns = frames) and ``.mp4``; after each point
 ``results.json`` (everything) and ``fvd.png`` (FVD against minutes, with the floor and the ceiling) are rewritten.
 
@@ -46,10 +50,23 @@ class NoiseVideos(Sampler):
     def __init__(self, config):
         super().__init__(torch.nn.Linear(1, 1), config)
 
-    def sample(self, seeds, labels=None, prompts=None, num_frames=None, truncation=1.0, batch_size=16):
+    def sample(self, seeds, labels=None, prompts=None, num_frames=None, truncation=1.0, batch_size=16, time_step=1.0):
         c = self.config
         shape = (c.channels, num_frames or c.num_frames, c.resolution, c.resolution)
         return torch.stack([torch.rand(shape, generator=torch.Generator().manual_seed(s)) * 2 - 1 for s in seeds])
+
+
+class LastFrames(Sampler):
+    """The last ``num_frames`` frames of ``length``-frame samples of ``inner``."""
+
+    def __init__(self, inner: Sampler, length: int):
+        super().__init__(inner.model, inner.config, inner.class_names)
+        self.inner, self.length = inner, length
+
+    def sample(self, seeds, labels=None, prompts=None, num_frames=None, truncation=1.0, batch_size=16, time_step=1.0):
+        frames = num_frames or self.config.num_frames
+        return self.inner.sample(seeds, labels, num_frames=self.length, truncation=truncation,
+                                 batch_size=batch_size)[:, :, self.length - frames:]
 
 
 def halves(data: DataConfig) -> tuple[DataConfig, DataConfig]:
@@ -106,6 +123,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--clips", type=int, default=256, help="generated and real clips per metric")
     parser.add_argument("--frames", type=int, default=16, help="consecutive frames per clip")
     parser.add_argument("--batch-size", type=int, default=8, help="clips per I3D batch")
+    parser.add_argument("--long", type=int, default=0, help="at the last point, also score the last --frames "
+                        "frames of samples this long")
     parser.add_argument("--out", type=Path, default=None, help="results folder (default bench-results/quality-PRESET)")
     args = parser.parse_args(argv)
     out = writable_folder(args.out or Path("bench-results") / f"quality-{args.preset}")
@@ -132,6 +151,11 @@ def main(argv=None) -> dict:
         records = evaluate(names, sampler, real, batch_size=args.batch_size)
         step = int(Path(sampler.checkpoint).stem.split("-")[1])
         point = {"minutes": budget, "step": step, **{r["metric"]: r["value"] for r in records}}
+        if args.long and (k + 1) * args.every > args.minutes + 1e-9:
+            window = f"{args.long - args.frames}-{args.long - 1}"
+            for r in evaluate(names, LastFrames(sampler, args.long), real, batch_size=args.batch_size):
+                point[f"{r['metric']}@{window}"] = r["value"]
+            save_videos(out / f"point-{budget:g}min-long.mp4", sampler.sample(list(range(4)), num_frames=args.long))
         results["points"].append(point)
         videos = sampler.sample(list(range(8)), num_frames=args.frames)
         for suffix in (".png", ".mp4"):

@@ -274,8 +274,10 @@ def train(overrides, preset, data, model, outdir, resume, nproc, dry_run, metric
 @click.option("--frames", default=None, type=click.IntRange(1, 4096), help="Frames per video (latent-motion "
                                                                             "models can go longer than trained).")
 @click.option("--fps", default=8.0, type=click.FloatRange(0.5, 120))
+@click.option("--time-step", default=1.0, type=click.FloatRange(0.01, 100), help="Training-clip frames between "
+              "output frames (continuous-time models): 0.25 renders four times the frame rate.")
 @click.option("--device", default="auto", type=click.Choice(["auto", "cpu", "cuda"]))
-def sample(source, seeds, out, fmt, class_name, truncation, frames, fps, device):
+def sample(source, seeds, out, fmt, class_name, truncation, frames, fps, time_step, device):
     """Sample videos from a run folder (its latest checkpoint) or an export folder.
 
     \b
@@ -300,7 +302,7 @@ def sample(source, seeds, out, fmt, class_name, truncation, frames, fps, device)
             raise UserError(f"--class {class_name!r}: choose one of {', '.join(sampler.class_names)}")
         labels = [sampler.class_names.index(class_name)] * len(seed_list)
     if fmt == "grid":
-        videos = sampler.sample(seed_list, labels, num_frames=frames, truncation=truncation)
+        videos = sampler.sample(seed_list, labels, num_frames=frames, truncation=truncation, time_step=time_step)
         click.echo(f"wrote {save_videos(out / 'grid.png', videos)}")
         return
     chunk = 16  # seeds generated, written and freed together: any seed range runs in bounded memory
@@ -308,7 +310,7 @@ def sample(source, seeds, out, fmt, class_name, truncation, frames, fps, device)
         for i in range(0, len(seed_list), chunk):
             seeds = seed_list[i: i + chunk]
             videos = sampler.sample(seeds, None if labels is None else labels[i: i + chunk], num_frames=frames,
-                                    truncation=truncation)
+                                    truncation=truncation, time_step=time_step)
             for seed, video in zip(seeds, videos):
                 save_videos(out / f"seed{seed:04d}.{fmt}", video[None], fps=fps)
             bar.update(len(seeds))

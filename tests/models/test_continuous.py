@@ -12,10 +12,13 @@ from vidsynth.models.sampler import NoiseSampler, sample_seeds
 from vidsynth.training import model_config
 
 
-def tiny(**kw):
+def tiny(name="continuous", **kw):
     options = dict(resolution=32, num_frames=8, num_classes=0, z_dim=16, w_dim=32, motion_dim=8, g_channels=8,
                    d_channels=8, max_channels=32, motion_spacing=4, time_frequencies=3, d_frames=3)
-    return model_config("continuous", **{**options, **kw})
+    if name != "continuous":  # the options every family reads
+        options = {k: options[k] for k in ("resolution", "num_frames", "num_classes", "g_channels", "d_channels",
+                                           "max_channels")}
+    return model_config(name, **{**options, **kw})
 
 
 def build(seed=0, **kw):
@@ -151,3 +154,16 @@ def test_training_step_renders_only_the_judged_frames_at_shared_times():
     stats = obj.train_step(lambda: batch, 0)
     assert {"D_video", "G_video", "r1"} <= set(stats)
     assert all(torch.isfinite(torch.tensor(v)) for v in stats.values())
+
+
+def test_sampling_at_a_finer_time_step_renders_the_frames_between():
+    g = build().generator.eval()
+    sampler = NoiseSampler(g, g.cfg)
+    normal = sampler.sample([2], num_frames=8)
+    fine = sampler.sample([2], num_frames=29, time_step=0.25)  # t = 0, 0.25, ..., 7
+    assert fine.shape == (1, 3, 29, 32, 32)
+    # the latents for 8 frames are the latents for t in [0, 7]: every 4th fine frame is a normal frame
+    torch.testing.assert_close(fine[:, :, ::4], normal, atol=1e-5, rtol=1e-4)
+    other = build(name="mocogan", z_dim=16, motion_dim=8, image_frames=2)
+    with pytest.raises(UserError, match="time_step=0.5: this model renders whole frames only"):
+        NoiseSampler(other.generator, other.generator.cfg).sample([0], time_step=0.5)

@@ -262,7 +262,7 @@ class CompletionSampler(Sampler):
 
     generates = False
 
-    def sample(self, seeds, labels=None, prompts=None, num_frames=None, truncation=1.0, batch_size=16):
+    def sample(self, seeds, labels=None, prompts=None, num_frames=None, truncation=1.0, batch_size=16, time_step=1.0):
         raise UserError(f"this is a completion model (task={self.config.task}): it completes given clips instead of "
                         "sampling; use vidsynth predict, interpolate or inpaint")
 

@@ -253,9 +253,11 @@ class VideoGenerator(Generator):
         r, c = self.cfg.resolution, self.cfg.channels
         return torch.tanh(frames).view(b, times.shape[1], c, r, r).transpose(1, 2)
 
-    def generate(self, latents: Tensor, labels: Tensor | None = None, num_frames: int | None = None) -> Tensor:
-        num_frames = num_frames or min(self.frames_in(latents.shape[1]), self.cfg.num_frames)
-        return self(latents, labels, torch.arange(num_frames, device=latents.device))
+    def generate(self, latents: Tensor, labels: Tensor | None = None, num_frames: int | None = None,
+                 time_step: float = 1.0) -> Tensor:
+        """Frames at t = 0, time_step, 2 time_step, ... (``num_frames`` of them; default the trained length)."""
+        num_frames = num_frames or self.cfg.num_frames
+        return self(latents, labels, torch.arange(num_frames, device=latents.device) * time_step)
 
 
 def take_frames(video: Tensor, times: Tensor) -> Tensor:

@@ -17,6 +17,8 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from vidsynth.errors import UserError
+
 INIT_STD = 0.02  # DCGAN
 
 
@@ -532,7 +534,12 @@ class Generator(nn.Module):
         """``[n, latent_dim(num_frames)]`` ~ N(0, 1), drawn on the CPU from ``generator`` (move it to the device)."""
         return torch.randn(n, self.latent_dim(num_frames), generator=generator)
 
-    def generate(self, latents: Tensor, labels: Tensor | None = None, num_frames: int | None = None) -> Tensor:
+    def generate(self, latents: Tensor, labels: Tensor | None = None, num_frames: int | None = None,
+                 time_step: float = 1.0) -> Tensor:
         """The ``num_frames``-frame videos of ``latents`` drawn by ``make_latents(n, generator, num_frames)`` (what
-        sampling calls; a family whose latent size does not fix the length overrides it)."""
+        sampling calls; a family whose latent size does not fix the length, or that renders frames at any time,
+        overrides it)."""
+        if time_step != 1:
+            raise UserError(f"time_step={time_step:g}: this model renders whole frames only; frames between frames "
+                            "need a continuous-time model (--model continuous)")
         return self(latents, labels)

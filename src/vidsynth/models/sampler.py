@@ -3,6 +3,7 @@ go through a family's ``Sampler``. Seed k gives the same video whether it is dra
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -21,7 +22,9 @@ class Sampler:
 
     ``seeds``: an int n (seeds 0..n-1) or a list. ``labels``: one class index per seed for a class-conditional
     model (default: seed k shows class k mod num_classes). ``prompts``: one text per seed, for text-conditioned
-    models. ``num_frames``: clip length, where the family can generate other lengths than it was trained on."""
+    models. ``num_frames``: clip length, where the family can generate other lengths than it was trained on.
+    ``time_step``: training-clip frames between output frames, for continuous-time families (0.25: four times
+    the frame rate; 2: every other frame)."""
 
     generates = True  # False: the model completes given clips (prediction, interpolation, inpainting)
 
@@ -44,7 +47,7 @@ class Sampler:
 
     def sample(self, seeds: int | Sequence[int], labels: Sequence[int] | Tensor | None = None,
                prompts: Sequence[str] | None = None, num_frames: int | None = None, truncation: float = 1.0,
-               batch_size: int = 16) -> Tensor:
+               batch_size: int = 16, time_step: float = 1.0) -> Tensor:
         raise NotImplementedError
 
     def complete(self, video: Tensor, mask: Tensor, labels: Tensor | None = None,
@@ -83,7 +86,8 @@ class NoiseSampler(Sampler):
     clip's latents and ``model(latents, labels)`` renders them (GAN generators, the VAE's decoder)."""
 
     @torch.no_grad()
-    def sample(self, seeds, labels=None, prompts=None, num_frames=None, truncation=1.0, batch_size=16) -> Tensor:
+    def sample(self, seeds, labels=None, prompts=None, num_frames=None, truncation=1.0, batch_size=16,
+               time_step=1.0) -> Tensor:
         seeds, labels = self._seeds_and_labels(seeds, labels, prompts)
         frames = num_frames or self.config.num_frames
         videos = f"{len(seeds)} videos of {frames} frames"
@@ -91,23 +95,27 @@ class NoiseSampler(Sampler):
                         "ask for fewer frames or a smaller batch_size")
         require(len(seeds) * frames * self.config.resolution ** 2 * self.config.channels * 4, f"holding {videos}",
                 "ask for fewer seeds at a time (`vidsynth sample` writes large seed ranges in chunks)")
-        return sample_seeds(self.model, seeds, labels, num_frames, truncation, batch_size)
+        return sample_seeds(self.model, seeds, labels, num_frames, truncation, batch_size, time_step)
 
 
 @torch.no_grad()
 def sample_seeds(generator: nn.Module, seeds: list[int], labels: list[int] | None = None,
-                 num_frames: int | None = None, truncation: float = 1.0, batch_size: int = 16) -> Tensor:
+                 num_frames: int | None = None, truncation: float = 1.0, batch_size: int = 16,
+                 time_step: float = 1.0) -> Tensor:
     """float ``[len(seeds), C, T, H, W]`` in [-1, 1] from a generator in eval mode. Each seed's latent comes from its
     own ``torch.Generator``, so the result for one seed does not depend on the others."""
     device = next(generator.parameters()).device
+    span = num_frames  # the training-clip frames the latents must cover
+    if time_step != 1:
+        span = math.ceil(((num_frames or generator.cfg.num_frames) - 1) * time_step) + 1
     out = []
     with evaluating(generator):
         for i in range(0, len(seeds), batch_size):
             chunk = seeds[i: i + batch_size]
-            latents = torch.cat([generator.make_latents(1, torch.Generator().manual_seed(s), num_frames)
+            latents = torch.cat([generator.make_latents(1, torch.Generator().manual_seed(s), span)
                                  for s in chunk]).to(device) * truncation
             y = None if labels is None else torch.tensor(labels[i: i + batch_size], device=device)
-            out.append(generator.generate(latents, y, num_frames).float().cpu())
+            out.append(generator.generate(latents, y, num_frames, time_step).float().cpu())
     return torch.cat(out)
 
 
