@@ -37,6 +37,8 @@ class DataConfig:
     flip: bool = False              # random horizontal flip
     length: int = 10000             # synthetic datasets: number of training clips
     background: str = "textured"    # shapes: plain | textured
+    label: str = "shape"            # rendered: the first object's attribute used as the class (shape | colour |
+    #                                 material | size | motion) or the object count (count)
     cache: str = "auto"             # keep decoded videos in RAM: auto (if they fit cache_gb) | ram | none
     cache_gb: float = 4.0
     seed: int = 0                   # dataset content (synthetic data, splits) and clip sampling

@@ -9,7 +9,7 @@ from vidsynth.data.loader import ClipSampler, make_loader
 from vidsynth.errors import EmptySplitError, UserError
 
 # importing the dataset modules fills the registry
-from vidsynth.data import folder, hmdb51, moving_mnist, shapes, ucf101  # noqa: E402,F401  isort: skip
+from vidsynth.data import folder, hmdb51, moving_mnist, rendered, shapes, ucf101  # noqa: E402,F401  isort: skip
 
 __all__ = ["DATASETS", "DataConfig", "ClipSampler", "FileDataset", "VideoDataset", "VideoEntry", "build_dataset",
            "check_options", "dataset_splits", "make_data_config", "make_loader", "register_dataset", "split_groups"]
