@@ -29,6 +29,7 @@ def test_readme_opens_with_two_commands_and_ci_runs_the_second():
 TINY = ["steps=2", "sample_every=2", "checkpoint_every=2", "log_every=1", "num_samples=2", "batch_size=2",
         "g_channels=8", "d_channels=8", "max_channels=32"]
 SHORTER = [(r"\b(fvd|kvd)\d+_", r"\g<1>4_")]  # metrics on 4 clips instead of hundreds
+RENDER_TINY = {"--n": "2", "--res": "16", "--frames": "4"}  # render commands: two tiny clips
 EXTERNAL = ("root=/", "annotations=/", "root=...", "root=clips/")  # data that is not on this machine
 
 
@@ -71,6 +72,8 @@ def test_readme_commands_and_python_run_as_written(tmp_path):
         if args[1] == "train":
             args += ["steps=3"] if "--resume" in args else TINY
         args = [functools.reduce(lambda a, s: re.sub(*s, a), SHORTER, arg) for arg in args]
+        if args[1].startswith("render"):
+            args = [RENDER_TINY.get(before, arg) for before, arg in zip([""] + args, args)]
         out = subprocess.run(args, cwd=project, env=env, capture_output=True, text=True, timeout=600)
         assert out.returncode == 0, (command, out.stderr[-2000:])
     for code in readme_python():
