@@ -549,7 +549,8 @@ def _scene_from(description: str):
               help="The clip: .mp4, .gif, .webm, ... (passes and --scene-out go beside it).")
 @click.option("--frames", default=32, type=click.IntRange(1, 4096))
 @click.option("--res", "resolution", default=128, type=click.IntRange(8, 4096), help="Width and height in pixels.")
-@click.option("--route", default="mitsuba", type=click.Choice(["mitsuba"]), help="Render route.")
+@click.option("--route", default="mitsuba", type=click.Choice(["mitsuba", "octree"]), help="Render route: "
+              "mitsuba (a path-tracing renderer) or octree (sparse voxel octrees traversed in torch).")
 @click.option("--fps", default=12.0, type=click.FloatRange(1, 120), help="Frames per second of the simulation "
               "and the clip.")
 @click.option("--seed", default=0, type=click.IntRange(0), help="Layout seed (where objects start).")
@@ -606,7 +607,7 @@ def render_cmd(description, out, frames, resolution, route, fps, seed, spp, pass
 @click.option("--frames", default=16, type=click.IntRange(1, 4096))
 @click.option("--res", "resolution", default=64, type=click.IntRange(8, 4096))
 @click.option("--seed", default=0, type=click.IntRange(0))
-@click.option("--route", default="mitsuba", type=click.Choice(["mitsuba"]))
+@click.option("--route", default="mitsuba", type=click.Choice(["mitsuba", "octree"]))
 @click.option("--fps", default=12.0, type=click.FloatRange(1, 120))
 @click.option("--spp", default=4, type=click.IntRange(1, 4096), help="Samples per pixel.")
 @click.option("--passes", is_flag=True, help="Also write depth, ids and flow per clip.")

@@ -99,3 +99,12 @@ def test_render_dataset_resumes_after_a_kill_and_reads_back(tmp_path):
         assert tuple(item["video"].shape) == (3, 4, 16, 16)
         assert item["caption"] == meta["caption"] == language.caption(sg.from_dict(meta["scene"]))
         assert ds.class_names[item["label"]] == meta["scene"]["objects"][0]["colour"]
+
+
+def test_the_octree_route_renders_from_the_command_line(tmp_path):
+    args = ("render", TEXT, "--frames", 3, "--res", 24, "--route", "octree", "--passes", "ids")
+    first, second = (run(*args, "--out", name, cwd=tmp_path) for name in ("a.mp4", "b.mp4"))
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    np.testing.assert_array_equal(read_video(tmp_path / "a.mp4")[0], read_video(tmp_path / "b.mp4")[0])
+    with np.load(tmp_path / "a.passes.npz", allow_pickle=False) as passes:
+        assert set(np.unique(passes["ids"])) == {0, 1, 2}

@@ -20,7 +20,7 @@ from vidsynth.errors import UserError
 from vidsynth.render import language, scene as sg
 from vidsynth.render.world import Trajectory, simulate
 
-ROUTES = ("mitsuba",)
+ROUTES = ("mitsuba", "octree")
 PASSES = ("depth", "ids", "flow")
 FAR = 1e4                   # m: where a ray that hits nothing is taken to end, for the flow of the background
 
@@ -38,6 +38,9 @@ def _renderer(route: str, world, trajectory, resolution: int, spp: int):
     if route == "mitsuba":
         from vidsynth.render.mitsuba_route import MitsubaRenderer
         return MitsubaRenderer(world, trajectory, resolution, spp)
+    if route == "octree":
+        from vidsynth.render.octree import OctreeRenderer
+        return OctreeRenderer(world, trajectory, resolution)
     raise UserError(f"route={route!r} is not a render route: use one of {', '.join(ROUTES)}")
 
 
