@@ -15,11 +15,8 @@ import math
 import numpy as np
 
 from vidsynth.errors import UserError
-from vidsynth.render.world import Camera, Trajectory, World
+from vidsynth.render.world import AREA_LIGHT_SIZE, FILL, IRRADIANCE, Camera, Trajectory, World
 
-IRRADIANCE = 3.0            # what the lights together give a surface facing them (linear units)
-AREA_LIGHT_SIZE = 1.2       # m, side of an area light's square at area 2.5
-FILL = 0.25                 # the fill light's share of IRRADIANCE
 
 
 def _mitsuba():

@@ -5,13 +5,13 @@ Two levels, as Embree and OptiX animate scenes:
   the occupied leaves of a ``2**depth`` grid in Morton order with their albedo and normal, and for every level the
   sorted Morton codes of its occupied nodes. For traversal each level is also kept as a bitmap (a few kilobytes per
   geometry at depth 5), so "is this node occupied" is one gather instead of a binary search.
-- **scene level**: per frame only the instances change (an instance = a geometry, a rigid transform, a colour);
-  their world boxes are inserted into a scene octree of the same kind, whose leaves list the instances they touch.
-  A ray walks the scene octree's occupied leaves in order and tests only the instances listed there.
+- **scene level**: per frame only the instances change (an instance = a geometry and a rigid transform); their
+  world boxes are inserted into a scene octree of the same kind, whose leaves list the instances they touch. A ray
+  tests only the instances listed in the scene leaves it crosses.
 
-``traverse`` is the hierarchical DDA shared by both levels: from a ray's current point it looks up the node
-containing it at every level, jumps past the largest empty one, and stops at the first occupied leaf. Rays are
-processed together; each iteration keeps only the rays still searching.
+``traverse`` is the hierarchical DDA of the object level: from a ray's current point it looks up the coarsest empty
+node containing it (the skip map), jumps past it, and stops at the first occupied leaf. All (ray, instance) pairs
+of a frame are processed together; each iteration keeps only the pairs still searching.
 
 Shading is Lambert's: direct light from point, sun and area lights with shadow rays (hard for point and sun,
 ``area_samples`` rays per pixel toward points on an area light for soft shadows), a fill light from the camera's
@@ -28,7 +28,7 @@ import torch
 from torch import Tensor
 
 from vidsynth.render import scene as sg
-from vidsynth.render.world import Body, Trajectory, World
+from vidsynth.render.world import AREA_LIGHT_SIZE, FILL, IRRADIANCE, Body, Trajectory, World
 
 DEPTH = 5                       # object octrees: 32 leaves per axis
 MAX_STEPS = 512                 # traversal iterations before a ray is given up (never reached in practice)
@@ -195,7 +195,7 @@ def geometry_for(body: Body, depth: int = DEPTH) -> Geometry:
 # ------------------------------------------------------------------------------------------------------ scene
 
 class Instances:
-    """The scene at one frame: every object's geometry, pose and colour, and the scene octree over their boxes."""
+    """The scene at one frame: every object's geometry and pose, and the scene octree over their boxes."""
 
     def __init__(self, geometries: list[Geometry], kinds: Tensor, rotations: Tensor, positions: Tensor,
                  top_depth: int | None = None):
@@ -327,8 +327,6 @@ class OctreeRenderer:
 
     def __init__(self, world: World, trajectory: Trajectory, resolution: int, spp: int = 1, area_samples: int = 9,
                  depth: int = DEPTH):
-        from vidsynth.render.mitsuba_route import AREA_LIGHT_SIZE, FILL, IRRADIANCE
-
         self.world, self.trajectory, self.resolution = world, trajectory, resolution
         self.area_samples = area_samples
         kinds_of: dict[tuple, int] = {}

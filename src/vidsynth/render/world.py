@@ -34,6 +34,10 @@ LIGHT_DIRECTIONS = {"left": (-1, -0.3, 0.9), "right": (1, -0.3, 0.9), "front": (
                     "above": (-0.25, -0.35, 1.0)}
 LIGHT_COLOURS = {"white": (1.0, 1.0, 1.0), "warm": (1.0, 0.78, 0.55), "cool": (0.6, 0.75, 1.0)}
 DEFAULT_LIGHT = sg.Light("point", "white", "above")
+# the lighting both routes share
+IRRADIANCE = 3.0            # what the lights together give a surface facing them (linear units)
+AREA_LIGHT_SIZE = 1.2       # m, side of an area light's square at area 2.5
+FILL = 0.25                 # the fill light's share of IRRADIANCE, from the camera's starting side
 
 
 @dataclass(frozen=True)
