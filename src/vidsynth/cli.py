@@ -565,7 +565,7 @@ def render_cmd(description, out, frames, resolution, route, fps, seed, spp, pass
 
     \b
     Sentences, each ending with a full stop:
-      a [small|medium|large] [colour] [rubber|metal|glass|emissive] <sphere|cube|cylinder|cone|torus>
+      a [small|medium|large] [colour] [rubber|metal|glass|emissive] <sphere|cube|cylinder|cone|torus|plane>
           [stays | moves <left|right|forward|back> | rolls <direction> | bounces | falls | spins | orbits <object>]
           [slowly|quickly] [left of | right of | in front of | behind | on | next to <object>].
       a [soft|hard] [white|warm|cool|<colour>] [point|area|sun] light from the <left|right|front|back> | from above.

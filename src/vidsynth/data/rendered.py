@@ -13,7 +13,7 @@ from vidsynth.errors import EmptySplitError, UserError
 
 # the class names per label, in the order of the scene vocabulary (kept here so that reading needs no render extra)
 LABELS = {
-    "shape": ("sphere", "cube", "cylinder", "cone", "torus"),
+    "shape": ("sphere", "cube", "cylinder", "cone", "torus", "plane"),
     "colour": ("gray", "red", "blue", "green", "brown", "purple", "cyan", "yellow", "white", "black"),
     "material": ("rubber", "metal", "glass", "emissive"),
     "size": ("small", "medium", "large"),

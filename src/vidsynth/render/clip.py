@@ -54,6 +54,9 @@ def to_srgb(linear: np.ndarray) -> np.ndarray:
 def render_scene(scene: sg.Scene, frames: int = 16, resolution: int = 64, route: str = "mitsuba", seed: int = 0,
                  fps: float = 12.0, spp: int = 4) -> Clip:
     """Simulate and render ``scene``; deterministic for the same arguments."""
+    from vidsynth.render import require
+
+    require()
     if frames < 1 or resolution < 8:
         raise UserError(f"frames={frames}, resolution={resolution}: need at least 1 frame of 8x8 pixels")
     world, trajectory = simulate(scene, frames, fps, seed)

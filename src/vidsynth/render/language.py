@@ -115,6 +115,9 @@ def _normalise(text: str) -> str:
 def parse(text: str) -> sg.Scene:
     """Several sentences of controlled English -> Scene. A word or construction outside the grammar, or a reference
     that names no object (or several), is a one-line UserError naming it."""
+    from vidsynth.render import require
+
+    require()
     from lark.exceptions import UnexpectedInput
 
     normal = _normalise(text)

@@ -19,7 +19,7 @@ from vidsynth.errors import UserError
 
 FORMAT_VERSION = 1
 
-SHAPES = ("sphere", "cube", "cylinder", "cone", "torus")
+SHAPES = ("sphere", "cube", "cylinder", "cone", "torus", "plane")     # plane: a flat square tile
 SIZES = ("small", "medium", "large")
 # CLEVR's palette (Johnson et al. 2017) and white / black, in linear-ish 0-1 RGB
 COLOURS = {

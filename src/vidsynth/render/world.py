@@ -16,6 +16,7 @@ import numpy as np
 from vidsynth.render import scene as sg
 
 SIZE_METRES = {"small": 0.35, "medium": 0.5, "large": 0.7}   # an object's half-extent
+PLANE_THICKNESS = 0.06      # a plane's half-thickness, as a share of its size
 SPEED_SCALE = {"slowly": 0.5, "normal": 1.0, "quickly": 2.0}
 MOVE_SPEED = 1.0            # m/s of moves and rolls at normal speed
 SPIN_SPEED = 3.0            # rad/s of spins
@@ -57,6 +58,8 @@ class Body:
             return trimesh.creation.icosphere(subdivisions=3, radius=h)
         if self.shape == "cube":
             return trimesh.creation.box(extents=(1.6 * h,) * 3)
+        if self.shape == "plane":
+            return trimesh.creation.box(extents=(1.6 * h, 1.6 * h, 2 * PLANE_THICKNESS * h))
         if self.shape == "cylinder":
             return trimesh.creation.cylinder(radius=0.8 * h, height=1.6 * h, sections=32)
         if self.shape == "cone":
@@ -69,8 +72,10 @@ class Body:
 
 def body_for(obj: sg.Object) -> Body:
     h = SIZE_METRES[obj.size]
-    rest = {"sphere": h, "cube": 0.8 * h, "cylinder": 0.8 * h, "cone": 0.9 * h, "torus": 0.32 * h}[obj.shape]
-    radius = {"sphere": h, "cube": 0.8 * h * math.sqrt(2), "cylinder": 0.8 * h, "cone": h, "torus": h}[obj.shape]
+    rest = {"sphere": h, "cube": 0.8 * h, "cylinder": 0.8 * h, "cone": 0.9 * h, "torus": 0.32 * h,
+            "plane": PLANE_THICKNESS * h}[obj.shape]
+    radius = {"sphere": h, "cube": 0.8 * h * math.sqrt(2), "cylinder": 0.8 * h, "cone": h, "torus": h,
+              "plane": 0.8 * h * math.sqrt(2)}[obj.shape]
     return Body(obj.shape, h, rest, radius)
 
 
@@ -244,6 +249,8 @@ def _mjcf(world: World) -> str:
             geom = f'type="sphere" size="{h}"'
         elif obj.shape == "cube":
             geom = f'type="box" size="{0.8 * h} {0.8 * h} {0.8 * h}"'
+        elif obj.shape == "plane":
+            geom = f'type="box" size="{0.8 * h} {0.8 * h} {PLANE_THICKNESS * h}"'
         elif obj.shape == "cylinder":
             geom = f'type="cylinder" size="{0.8 * h} {0.8 * h}"'
         else:
