@@ -100,6 +100,27 @@ def test_what_each_pixel_sees_agrees_with_embree_and_mitsuba():
             assert len(scores) >= 4 and min(scores) > 0.75 and np.mean(scores) > 0.85, (name, t, scores)
 
 
+def embree_shadow(world, trajectory, t: int, ids: np.ndarray) -> np.ndarray:
+    """Ground pixels (ids 0, a ray that meets z = 0) from which embree finds an object between them and the light."""
+    meshes = []
+    for i, body in enumerate(world.bodies):
+        mesh = body.mesh()
+        pose = np.eye(4)
+        pose[:3, :3], pose[:3, 3] = trajectory.rotation(t, i), trajectory.positions[t, i]
+        mesh.apply_transform(pose)
+        meshes.append(mesh)
+    intersector = trimesh.ray.ray_pyembree.RayMeshIntersector(trimesh.util.concatenate(meshes))
+    origin, direction = (a.reshape(-1, 3) for a in trajectory.cameras[t].rays(RES, RES))
+    ground = (ids.reshape(-1) == 0) & (direction[:, 2] < 0)
+    points = origin[ground] + direction[ground] * (-origin[ground, 2] / direction[ground, 2])[:, None]
+    to_light = world.lights[0][1] - points
+    blocked = intersector.intersects_any(points + 1e-4 * to_light, to_light / np.linalg.norm(to_light, axis=1,
+                                                                                               keepdims=True))
+    shadow = np.zeros(RES * RES, dtype=bool)
+    shadow[np.flatnonzero(ground)[blocked]] = True
+    return shadow.reshape(RES, RES)
+
+
 def shadow_mask(renderer_class, world, trajectory, t, **kwargs):
     """Ground pixels darker with the objects than without them (all objects moved far below the ground)."""
     gone = copy.deepcopy(trajectory)
@@ -123,6 +144,16 @@ def test_shadows_agree_with_mitsuba_and_area_lights_soften_them():
     theirs, _ = shadow_mask(MitsubaRenderer, world, trajectory, 0, spp=8)
     assert theirs.sum() > 30
     assert (ours & theirs).sum() / (ours | theirs).sum() > 0.7
+    # and embree's shadow rays toward the same light, from the ground the octree route sees (edges excluded alike)
+    ids = OctreeRenderer(world, trajectory, RES).passes(0)[1]
+    reference = embree_shadow(world, trajectory, 0, ids)
+    inside = np.ones_like(ours)
+    for axis in (0, 1):
+        for shift in (-1, 1):
+            inside &= np.roll(ids, shift, axis) == 0
+    reference &= inside & (ids == 0)
+    assert reference.sum() > 30
+    assert (ours & reference).sum() / (ours | reference).sum() > 0.7
     # an area light: a penumbra (ground partly lit) much larger than a point light's
     soft_world, soft_trajectory = simulate(language.parse(SCENE.replace("point", "area")), 1, 12.0, 0)
     _, hard_penumbra = shadow_mask(OctreeRenderer, world, trajectory, 0)
