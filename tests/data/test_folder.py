@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 
@@ -160,3 +161,34 @@ def test_config_errors_are_user_errors(tmp_path):
         make_data_config("shapes", root=".")
     with pytest.raises(UserError, match="unknown dataset"):
         make_data_config("kinetics")
+
+
+@pytest.mark.parametrize("form", ["csv", "jsonl"])
+def test_captions_beside_a_folder_reach_every_item_and_uncaptioned_videos_are_reported(tmp_path, make_video,
+                                                                                        caplog, form):
+    root = tmp_path / "clips"
+    for name, seed in (("walk/a.mp4", 1), ("walk/b.mp4", 2), ("run/c.mp4", 3)):
+        make_video(root / name, num_frames=12, seed=seed)
+    captions = {"walk/a.mp4": 'a person walks, slowly "left"', "run/c.mp4": "a person runs"}
+    if form == "csv":
+        lines = ["path,caption"] + [f'{p},"{c.replace(chr(34), chr(34) * 2)}"' for p, c in captions.items()]
+        (root / "captions.csv").write_text("\n".join(lines) + "\n")
+    else:
+        (root / "captions.jsonl").write_text("".join(json.dumps({"path": p, "caption": c}) + "\n"
+                                                     for p, c in captions.items()))
+    with caplog.at_level(logging.WARNING):
+        ds = build_dataset(name="videofolder", root=str(root), resolution=16, num_frames=8)
+    assert "skipped 1 of 3 videos" in caplog.text and "walk/b.mp4" in caplog.text
+    assert len(ds) == 2
+    assert sorted(ds[i]["caption"] for i in range(len(ds))) == sorted(captions.values())
+
+
+def test_caption_file_mistakes_are_one_line(tmp_path, make_video):
+    root = tmp_path / "clips"
+    make_video(root / "walk" / "a.mp4", num_frames=12)
+    (root / "captions.csv").write_text("file,text\nwalk/a.mp4,hello\n")
+    with pytest.raises(UserError, match="columns path,caption"):
+        build_dataset(name="videofolder", root=str(root), resolution=16, num_frames=8)
+    (root / "captions.csv").write_text("path,caption\nother.mp4,hello\n")
+    with pytest.raises(UserError, match="no video in .* has a caption"):
+        build_dataset(name="videofolder", root=str(root), resolution=16, num_frames=8)

@@ -154,6 +154,8 @@ class FileDataset(VideoDataset):
 
     options = CLIP_OPTIONS + FILE_OPTIONS + ("root",)
 
+    captions: dict[Path, str] = {}     # a video's caption, for datasets that have them (set by ``discover``)
+
     def __init__(self, cfg: DataConfig):
         super().__init__(cfg)
         if not cfg.root:
@@ -264,4 +266,7 @@ class FileDataset(VideoDataset):
         # a file may hold fewer frames than indexed (e.g. timestamps of variable-rate video): repeat the last
         frames = frames[[min(i - lo, len(frames) - 1) for i in idx]]
         video = make_clip(frames, cfg.resolution, cfg.crop, cfg.flip, generator)
-        return {"video": video, "label": self.entries[index].label}
+        item = {"video": video, "label": self.entries[index].label}
+        if self.captions:
+            item["caption"] = self.captions[self.entries[index].path]
+        return item

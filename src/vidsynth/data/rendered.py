@@ -50,9 +50,4 @@ class Rendered(FileDataset):
             raise EmptySplitError(f"the {self.cfg.split} split of {self.root} has no complete clips yet")
         return names, entries
 
-    def load(self, index, generator):
-        item = super().load(index, generator)
-        item["caption"] = self.captions[self.entries[index].path]
-        return item
-
 
