@@ -191,7 +191,7 @@ def _run_config(preset, data, model, overrides):
 @cli.command(context_settings={"ignore_unknown_options": True})
 @click.argument("overrides", nargs=-1)
 @click.option("--preset", default=None, help="Named preset: quick, mmnist64, weizmann64, ucf101-128, "
-                                              "weizmann-vae64, mmnist-predict.")
+                                              "weizmann-vae64, mmnist-predict, shapes-text.")
 @click.option("--data", default=None, help="Dataset name (default: the preset's, else shapes).")
 @click.option("--model", default=None, help="Model family: vgan, mocogan, continuous (GANs), vae, completion "
                                              "(prediction, interpolation, inpainting) (default: the preset's, else "
@@ -276,15 +276,19 @@ def train(overrides, preset, data, model, outdir, resume, nproc, dry_run, metric
 @click.option("--fps", default=8.0, type=click.FloatRange(0.5, 120))
 @click.option("--time-step", default=1.0, type=click.FloatRange(0.01, 100), help="Training-clip frames between "
               "output frames (continuous-time models): 0.25 renders four times the frame rate.")
+@click.option("--prompt", "prompts", multiple=True, help="For a text-conditioned model: what to show (repeat it "
+              "for several prompts: every seed of each; the grid has one row per prompt and seed).")
 @click.option("--device", default="auto", type=click.Choice(["auto", "cpu", "cuda"]))
-def sample(source, seeds, out, fmt, class_name, truncation, frames, fps, time_step, device):
+def sample(source, seeds, out, fmt, class_name, truncation, frames, fps, time_step, prompts, device):
     """Sample videos from a run folder (its latest checkpoint) or an export folder.
 
     \b
     Examples:
       vidsynth sample runs/00000-mocogan-shapes32 --seeds 0-15 --out samples/
       vidsynth sample exported/ --seeds 3 --class jack --format gif --out samples/
+      vidsynth sample runs/00001-mocogan-shapes32 --prompt "a red circle moves left" --prompt "a blue star moves up" --seeds 0-3 --format grid --out samples/
     """
+    import torch
     from tqdm import tqdm
 
     from vidsynth.io import save_videos, writable_folder
@@ -301,20 +305,28 @@ def sample(source, seeds, out, fmt, class_name, truncation, frames, fps, time_st
         if class_name not in sampler.class_names:
             raise UserError(f"--class {class_name!r}: choose one of {', '.join(sampler.class_names)}")
         labels = [sampler.class_names.index(class_name)] * len(seed_list)
+    texts = list(prompts) or [None]
+    if len(texts) > 1:
+        (out / "prompts.txt").write_text("".join(f"prompt{j}: {t}\n" for j, t in enumerate(texts)))
     if fmt == "grid":
-        videos = sampler.sample(seed_list, labels, num_frames=frames, truncation=truncation, time_step=time_step)
+        videos = torch.cat([sampler.sample(seed_list, labels, None if t is None else [t] * len(seed_list),
+                                           num_frames=frames, truncation=truncation, time_step=time_step)
+                            for t in texts])
         click.echo(f"wrote {save_videos(out / 'grid.png', videos)}")
         return
     chunk = 16  # seeds generated, written and freed together: any seed range runs in bounded memory
-    with tqdm(total=len(seed_list), unit="video", desc="sampling", disable=None) as bar:
-        for i in range(0, len(seed_list), chunk):
-            seeds = seed_list[i: i + chunk]
-            videos = sampler.sample(seeds, None if labels is None else labels[i: i + chunk], num_frames=frames,
-                                    truncation=truncation, time_step=time_step)
-            for seed, video in zip(seeds, videos):
-                save_videos(out / f"seed{seed:04d}.{fmt}", video[None], fps=fps)
-            bar.update(len(seeds))
-    click.echo(f"wrote {len(seed_list)} {fmt} files to {out}")
+    with tqdm(total=len(seed_list) * len(texts), unit="video", desc="sampling", disable=None) as bar:
+        for j, text in enumerate(texts):
+            prefix = f"prompt{j}-" if len(texts) > 1 else ""
+            for i in range(0, len(seed_list), chunk):
+                seeds = seed_list[i: i + chunk]
+                videos = sampler.sample(seeds, None if labels is None else labels[i: i + chunk],
+                                        None if text is None else [text] * len(seeds), num_frames=frames,
+                                        truncation=truncation, time_step=time_step)
+                for seed, video in zip(seeds, videos):
+                    save_videos(out / f"{prefix}seed{seed:04d}.{fmt}", video[None], fps=fps)
+                bar.update(len(seeds))
+    click.echo(f"wrote {len(seed_list) * len(texts)} {fmt} files to {out}")
 
 
 @cli.command()

@@ -73,6 +73,15 @@ class ModelConfig:
     conditional: bool = True        # class-conditional when the dataset has labels (false: ignore them)
     num_classes: int = 0            # from the dataset (0 = unconditional)
     channels: int = 3
+    text: str = ""                  # condition on captions instead of classes: learned | minilm ("" = off)
+    text_dim: int = 64              # width of the learned text encoder (minilm's is 384)
+    text_vocabulary: str = ""       # the captions' words, space-separated: from the dataset (learned: its vocabulary)
+    text_checksum: str = ""         # minilm: SHA-256 of the weights the model was trained with
+
+    @property
+    def cond_dim(self) -> int:
+        """Width of the text embedding the networks read as labels (0: none)."""
+        return TEXT_DIMS.get(self.text, self.text_dim) if self.text else 0
 
     def check(self) -> "ModelConfig":
         """Reject values no model can build, in one line that says what to do (families extend this)."""
@@ -80,7 +89,15 @@ class ModelConfig:
             raise UserError(f"resolution={self.resolution} is not supported by the models: set the data resolution "
                             f"to one of {', '.join(map(str, RESOLUTIONS))}")
         check_limits(self)
+        one_of(self, "text", ("", *TEXT_ENCODERS))
+        if self.text and self.num_classes:
+            raise UserError(f"text={self.text} conditions on captions: it cannot also be class-conditional "
+                            f"(num_classes={self.num_classes}); set conditional=false")
         return self
+
+
+TEXT_ENCODERS = ("learned", "minilm")
+TEXT_DIMS = {"minilm": 384}          # encoders whose width is fixed
 
 
 @dataclass
@@ -145,6 +162,7 @@ LIMITS = {
     # model
     "g_channels": "[1, 1024]", "d_channels": "[1, 1024]", "max_channels": "[1, 2048]", "num_classes": "[0, 100000]",
     "channels": "[1, 4]", "z_dim": "[1, 8192]", "motion_dim": "[1, 8192]", "image_frames": "[1, 1024]",
+    "text_dim": "[1, 4096]",
     "latent_channels": "[1, 1024]", "context": "[1, 1023]", "keyframe_stride": "[0, 1023]", "w_dim": "[1, 8192]",
     "mapping_layers": "[1, 64]", "motion_spacing": "[1, 1024]", "time_frequencies": "[0, 24]", "d_frames": "[1, 64]",
     # training

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,6 +102,10 @@ class VideoDataset(Dataset):
                     log.warning("skipping unreadable video %s (%s); using another clip", self.describe(index), e)
             index = seed_for(seed, attempt) % len(self)
         raise RuntimeError(f"{self.max_retries} videos in a row failed to decode; check the dataset files")
+
+    def caption_words(self) -> list[str] | None:
+        """Every word of this dataset's captions (sorted), or None when its clips have no captions."""
+        return None
 
     def describe(self, index: int) -> str:
         return f"{self.name}[{index}]"
@@ -216,6 +221,11 @@ class FileDataset(VideoDataset):
 
     def describe(self, index: int) -> str:
         return str(self.entries[index].path)
+
+    def caption_words(self) -> list[str] | None:
+        if not self.captions:
+            return None
+        return sorted({w for caption in self.captions.values() for w in re.findall(r"[a-z]+", caption.lower())})
 
     def labels(self) -> list[int]:
         return [e.label for e in self.entries]

@@ -150,6 +150,10 @@ class Shapes(SyntheticDataset):
         centres = torch.arange(cfg.resolution, dtype=torch.float32) + 0.5
         self._x, self._y = centres.view(1, 1, -1), centres.view(1, -1, 1)
 
+    def caption_words(self) -> list[str]:
+        """Every word a caption of this dataset can hold."""
+        return sorted({"a", "an", "moves", *SHAPES, *COLOURS, *(w for d in DIRECTIONS for w in d.split("-"))})
+
     def clip(self, index: int) -> ShapeClip:
         """What clip ``index`` of this split shows (no rendering)."""
         return draw_clip(self.clip_seed(index))

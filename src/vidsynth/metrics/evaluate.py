@@ -75,11 +75,20 @@ def completed_clips(sampler: Sampler, dataset: VideoDataset, protocol: Protocol,
         yield sampler.complete(video.to(device), mask.to(device), labels, rng).cpu()
 
 
-def generated_clips(sampler: Sampler, protocol: Protocol, batch_size: int) -> Iterator[Tensor]:
-    """Batches of generated clips from seeds 0..num_clips-1 (classes in turn for a conditional model)."""
+def generated_clips(sampler: Sampler, protocol: Protocol, batch_size: int,
+                    prompts: list[str] | None = None) -> Iterator[Tensor]:
+    """Batches of generated clips from seeds 0..num_clips-1 (classes in turn for a conditional model; seed k with
+    ``prompts[k]`` for a text-conditioned one)."""
     for i in range(0, protocol.num_clips, batch_size):
         seeds = list(range(i, min(i + batch_size, protocol.num_clips)))
-        yield sampler.sample(seeds, num_frames=protocol.num_frames, batch_size=batch_size)
+        yield sampler.sample(seeds, prompts=None if prompts is None else prompts[i: i + len(seeds)],
+                             num_frames=protocol.num_frames, batch_size=batch_size)
+
+
+def real_captions(cfg: DataConfig, protocol: Protocol, batch_size: int) -> list[str]:
+    """The captions of the protocol's real clips, in order: what a text-conditioned model is sampled with."""
+    dataset = build_dataset(protocol_data(cfg, protocol))
+    return [s["caption"] for samples in _protocol_samples(dataset, protocol, batch_size) for s in samples]
 
 
 def _fingerprint(dataset: VideoDataset) -> list:
@@ -168,11 +177,13 @@ def evaluate(metrics: list[str], fake: Sampler | DataConfig, real: DataConfig, *
                              "clips": "the real clips, completed (given pixels included)",
                              "masks_and_noise_seed": protocol.seed}
             else:
-                fake_feats = video_features(generated_clips(fake, protocol, batch_size), detector,
+                prompts = real_captions(real, protocol, batch_size) if fake.config.text else None
+                fake_feats = video_features(generated_clips(fake, protocol, batch_size, prompts), detector,
                                             protocol.resize, batch_size, total=protocol.num_clips,
                                             desc="generated clips")
                 fake_info = {"model": fake.config.name, "seeds": f"0-{protocol.num_clips - 1}",
-                             "classes": "seed k -> class k mod classes" if fake.num_classes else None}
+                             "classes": "seed k -> class k mod classes" if fake.num_classes else None,
+                             "prompts": "seed k -> the caption of real clip k" if prompts else None}
             cache[shared] = real_feats, real_info, fake_feats, fake_info
         real_feats, real_info, fake_feats, fake_info = cache[shared]
         if len(real_feats) < protocol.num_clips or len(fake_feats) < protocol.num_clips:

@@ -28,8 +28,8 @@ from torch import Tensor, nn
 
 from vidsynth.config import ModelConfig, one_of
 from vidsynth.errors import UserError
-from vidsynth.models.layers import (ResizeConv, VideoDiscriminator, assert_shape, check_labels, conv, evaluating,
-                                    init_weights)
+from vidsynth.models.layers import (ResizeConv, VideoDiscriminator, assert_shape, check_labels, condition_of, conv,
+                                    evaluating, init_weights)
 from vidsynth.models.sampler import Sampler
 
 __all__ = ["TASKS", "CompletionConfig", "CompletionNet", "CompletionSampler", "compose", "task_mask",
@@ -167,13 +167,13 @@ class CompletionNet(nn.Module):
 
     def __init__(self, cfg: CompletionConfig):
         super().__init__()
-        self.cfg, self.num_classes = cfg, cfg.num_classes
+        self.cfg, self.num_classes, self.condition = cfg, cfg.num_classes, condition_of(cfg)
         stages = max(1, int(math.log2(cfg.resolution // 16)))
         w = [min(cfg.max_channels, cfg.g_channels * 2**i) for i in range(stages + 1)]
         self.stem = conv(3, cfg.channels + 1, w[0], (1, 3, 3), 1, (0, 1, 1))
         self.down = nn.ModuleList(conv(3, w[i], w[i + 1], (1, 4, 4), (1, 2, 2), (0, 1, 1)) for i in range(stages))
         self.blocks = nn.Sequential(*(TemporalBlock(w[-1], d) for d in self.DILATIONS))
-        self.embed = init_weights(nn.Embedding(cfg.num_classes, w[-1])) if cfg.num_classes else None
+        self.embed = init_weights(self.condition.embedding(w[-1])) if self.condition else None
         if cfg.stochastic:
             self.real_stem = conv(3, cfg.channels, w[0], (1, 3, 3), 1, (0, 1, 1))
             self.real_down = nn.ModuleList(conv(3, w[i], w[i + 1], (1, 4, 4), (1, 2, 2), (0, 1, 1))
@@ -196,7 +196,7 @@ class CompletionNet(nn.Module):
         r = self.cfg.resolution
         assert_shape(video, [None, self.cfg.channels, None, r, r], "CompletionNet video")
         assert_shape(mask, [video.shape[0], 1, video.shape[2], r, r], "CompletionNet mask")
-        labels = check_labels(labels, video.shape[0], self.num_classes)
+        labels = check_labels(labels, video.shape[0], self.condition)
         h = self.stem(torch.cat([video * mask, mask], 1))
         skips = []
         for layer in self.down:

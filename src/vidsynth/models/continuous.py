@@ -28,8 +28,8 @@ from torch import Tensor, nn
 
 from vidsynth.config import ModelConfig
 from vidsynth.errors import UserError
-from vidsynth.models.layers import (Conv2d, Generator, ProjectionHead, assert_shape, channels_last, check_labels, conv2d,
-                                    cpu_tuned, spectral_norm, subpixel_resize_conv, widths)
+from vidsynth.models.layers import (Conv2d, Generator, ProjectionHead, assert_shape, channels_last, check_labels,
+                                    condition_of, conv2d, cpu_tuned, spectral_norm, subpixel_resize_conv, widths)
 
 __all__ = ["ContinuousConfig", "VideoGenerator", "SparseFrameDiscriminator", "build", "discriminators",
            "motion_at", "take_frames"]
@@ -186,11 +186,11 @@ class VideoGenerator(Generator):
 
     def __init__(self, cfg: ContinuousConfig):
         super().__init__()
-        self.cfg, self.num_classes = cfg, cfg.num_classes
-        self.embed = nn.Embedding(cfg.num_classes, cfg.z_dim) if cfg.num_classes else None
+        self.cfg, self.num_classes, self.condition = cfg, cfg.num_classes, condition_of(cfg)
+        self.embed = self.condition.embedding(cfg.z_dim) if self.condition else None
         if self.embed is not None:
             nn.init.normal_(self.embed.weight)
-        dims = [cfg.z_dim * (2 if cfg.num_classes else 1)] + [cfg.w_dim] * cfg.mapping_layers
+        dims = [cfg.z_dim * (2 if self.condition else 1)] + [cfg.w_dim] * cfg.mapping_layers
         self.mapping = nn.ModuleList([EqualLinear(a, b, lr_mul=MAPPING_LR) for a, b in zip(dims, dims[1:])])
         self.motion = nn.ModuleList([EqualLinear(cfg.motion_dim + 2 * cfg.time_frequencies, cfg.w_dim,
                                                  lr_mul=MAPPING_LR),
@@ -237,7 +237,7 @@ class VideoGenerator(Generator):
     def forward(self, latents: Tensor, labels: Tensor | None = None, times: Tensor | None = None) -> Tensor:
         assert latents.dim() == 2, f"latents: expected shape [B, L], got {list(latents.shape)}"
         b, covered = latents.shape[0], self.frames_in(latents.shape[1])
-        labels = check_labels(labels, b, self.num_classes)
+        labels = check_labels(labels, b, self.condition)
         if times is None:
             times = torch.arange(min(covered, self.cfg.num_frames), device=latents.device)
         times = times.to(latents).expand(b, -1) if times.dim() == 1 else times.to(latents)
@@ -295,7 +295,7 @@ class SparseFrameDiscriminator(nn.Module):
 
     def __init__(self, cfg: ContinuousConfig):
         super().__init__()
-        self.cfg, self.num_classes = cfg, cfg.num_classes
+        self.cfg, self.num_classes, self.condition = cfg, cfg.num_classes, condition_of(cfg)
         w, sn, k = widths(cfg.resolution, cfg.d_channels, cfg.max_channels), cfg.d_spectral_norm, cfg.d_frames
         self.rgb = _conv(cfg.channels, w[cfg.resolution], 1, 1, 0, sn)
         self.trunk = nn.Sequential(*[DownBlock(w[s], w[s // 2], sn) for s in sorted(w, reverse=True) if s > 8])
@@ -303,7 +303,7 @@ class SparseFrameDiscriminator(nn.Module):
         self.joint = DownBlock(w[8], w[4], sn)
         self.out = _conv(w[4], w[4], 3, 1, 1, sn)
         self.fc = spectral_norm(nn.Linear(w[4] * 16, w[4]), sn)
-        self.head = ProjectionHead(w[4], cfg.num_classes, sn)
+        self.head = ProjectionHead(w[4], self.condition, sn)
         self.time_embed = spectral_norm(nn.Linear(2 * cfg.time_frequencies * (k - 1), w[4]), sn) \
             if k > 1 and cfg.time_frequencies else None
 
@@ -311,7 +311,7 @@ class SparseFrameDiscriminator(nn.Module):
         r, k = self.cfg.resolution, self.cfg.d_frames
         assert_shape(video, [None, self.cfg.channels, k, r, r], "SparseFrameDiscriminator video")
         b = video.shape[0]
-        labels = check_labels(labels, b, self.num_classes)
+        labels = check_labels(labels, b, self.condition)
         x = channels_last(video.transpose(1, 2).reshape(b * k, -1, r, r))
         x = self.trunk(F.leaky_relu(self.rgb(x), 0.2))                      # [(b k), w8, 8, 8]
         x = x.reshape(b, k * x.shape[1], 8, 8)                              # the frames side by side in channels

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from dataclasses import dataclass
 from collections.abc import Iterator, Sequence
 
 import torch
@@ -29,12 +30,45 @@ def assert_shape(tensor: Tensor, shape: Sequence[int | None], name: str = "input
         raise AssertionError(f"{name}: expected shape {expected}, got {list(tensor.shape)}")
 
 
-def check_labels(labels: Tensor | None, batch: int, num_classes: int) -> Tensor | None:
-    """Labels ``[B]`` long in [0, num_classes) for a conditional model; ignored (may be None) otherwise."""
-    if num_classes == 0:
+@dataclass(frozen=True)
+class Condition:
+    """What a conditional network reads as ``labels``: class indices ``[B]`` long in [0, classes), or a text
+    embedding ``[B, dim]`` float (a caption through the model's text encoder); neither: unconditional."""
+    classes: int = 0
+    dim: int = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.classes or self.dim)
+
+    def embedding(self, features: int) -> nn.Module:
+        """labels -> ``[B, features]``: a table of class vectors, or a linear map of the text embedding (both are
+        called the same way, so a conditional layer does not care which)."""
+        return nn.Linear(self.dim, features, bias=False) if self.dim else nn.Embedding(self.classes, features)
+
+
+def condition_of(cfg) -> Condition:
+    """A model config's condition: its captions' embedding when ``cfg.text`` is set, else its classes."""
+    return Condition(dim=cfg.cond_dim) if cfg.cond_dim else Condition(classes=cfg.num_classes)
+
+
+def as_condition(condition: "Condition | int") -> Condition:
+    """A ``Condition``; an int is a number of classes."""
+    return condition if isinstance(condition, Condition) else Condition(classes=int(condition))
+
+
+def check_labels(labels: Tensor | None, batch: int, condition: "Condition | int") -> Tensor | None:
+    """The ``labels`` a conditional model reads (see ``Condition``), checked; ignored (may be None) otherwise."""
+    condition = as_condition(condition)
+    if not condition:
         return None
+    what = f"a text embedding of {condition.dim}" if condition.dim else f"{condition.classes} classes"
     if labels is None:
-        raise AssertionError(f"labels: this model is class-conditional ({num_classes} classes), got None")
+        raise AssertionError(f"labels: this model is conditional ({what}), got None")
+    if condition.dim:
+        assert_shape(labels, [batch, condition.dim], "labels (text embeddings)")
+        if not labels.is_floating_point():
+            raise AssertionError(f"labels: expected a float text embedding, got {labels.dtype}")
+        return labels
     assert_shape(labels, [batch], "labels")
     if labels.dtype != torch.long:
         raise AssertionError(f"labels: expected dtype torch.long, got {labels.dtype}")
@@ -254,19 +288,20 @@ class BatchNorm(nn.Module):
     - ``running_mean`` / ``running_var`` (momentum 0.1, unbiased variance, as torch) are used in eval mode.
     """
 
-    def __init__(self, num_features: int, num_classes: int = 0, dims: int = 2, eps: float = 1e-5,
+    def __init__(self, num_features: int, num_classes: "Condition | int" = 0, dims: int = 2, eps: float = 1e-5,
                  momentum: float = 0.1):
         super().__init__()
         if dims not in (2, 3):
             raise ValueError(f"dims must be 2 or 3, got {dims}")
-        self.num_features, self.num_classes, self.dims = num_features, num_classes, dims
+        self.condition = as_condition(num_classes)
+        self.num_features, self.num_classes, self.dims = num_features, self.condition.classes, dims
         self.eps, self.momentum = eps, momentum
         self.synchronize = True  # False: local statistics even under torch.distributed (e.g. rank-0-only sampling)
         self.register_buffer("running_mean", torch.zeros(num_features))
         self.register_buffer("running_var", torch.ones(num_features))
-        if num_classes > 0:
-            self.gain = nn.Embedding(num_classes, num_features)
-            self.bias = nn.Embedding(num_classes, num_features)
+        if self.condition:
+            self.gain = self.condition.embedding(num_features)
+            self.bias = self.condition.embedding(num_features)
             nn.init.zeros_(self.gain.weight)
             nn.init.zeros_(self.bias.weight)
         else:
@@ -275,8 +310,8 @@ class BatchNorm(nn.Module):
 
     def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
         assert_shape(x, [None, self.num_features] + [None] * self.dims, "BatchNorm input")
-        labels = check_labels(labels, x.shape[0], self.num_classes)
-        conditional = self.num_classes > 0
+        labels = check_labels(labels, x.shape[0], self.condition)
+        conditional = bool(self.condition)
         weight, bias = (None, None) if conditional else (self.weight, self.bias)
         if self.training and self.synchronize and _distributed():
             x = self._normalize_across_processes(x, weight, bias)
@@ -307,21 +342,24 @@ class BatchNorm(nn.Module):
         return torch.addcmul(shift.view(shape), x, scale.view(shape))  # x * scale + shift in one pass
 
     def extra_repr(self) -> str:
-        return f"{self.num_features}, num_classes={self.num_classes}, dims={self.dims}"
+        return f"{self.num_features}, condition={self.condition}, dims={self.dims}"
 
 
 class ProjectionHead(nn.Module):
     """Projection discriminator head (Miyato & Koyama 2018): ``logit = linear(h) + sum(embed(y) * h)``;
-    the second term only when ``num_classes > 0``. h ``[B, F]`` -> logits ``[B]``."""
+    the second term only for a conditional model (y: a class, or a text embedding mapped linearly, as Reed et al.
+    2016's text-conditional D). h ``[B, F]`` -> logits ``[B]``."""
 
-    def __init__(self, in_features: int, num_classes: int = 0, sn: bool = False):
+    def __init__(self, in_features: int, num_classes: "Condition | int" = 0, sn: bool = False):
         super().__init__()
-        self.num_classes = num_classes
+        self.condition = as_condition(num_classes)
+        self.num_classes = self.condition.classes
         self.linear = spectral_norm(init_weights(nn.Linear(in_features, 1)), sn)
-        self.embed = spectral_norm(init_weights(nn.Embedding(num_classes, in_features)), sn) if num_classes else None
+        self.embed = (spectral_norm(init_weights(self.condition.embedding(in_features)), sn) if self.condition
+                      else None)
 
     def forward(self, h: Tensor, labels: Tensor | None = None) -> Tensor:
-        labels = check_labels(labels, h.shape[0], self.num_classes)
+        labels = check_labels(labels, h.shape[0], self.condition)
         logits = self.linear(h).squeeze(1)
         if self.embed is not None:
             logits = logits + (self.embed(labels) * h).sum(1)
@@ -401,7 +439,7 @@ class UpStack(nn.Module):
     """
 
     def __init__(self, dims: int, in_features: int, out_channels: int, resolution: int, widths: dict[int, int],
-                 num_classes: int = 0, sn: bool = False, t0: int = 1, time_doubling: Sequence[bool] = (),
+                 num_classes: "Condition | int" = 0, sn: bool = False, t0: int = 1, time_doubling: Sequence[bool] = (),
                  upsample: str = "transpose", grid: bool = False):
         super().__init__()
         stages = int(math.log2(resolution // 4))
@@ -466,9 +504,9 @@ class ConvDiscriminator(nn.Module):
     dims=3: ``[B, C, T, R, R]``; dims=2: ``[B, C, R, R]`` -> logits ``[B]``."""
 
     def __init__(self, dims: int, in_channels: int, resolution: int, widths: dict[int, int], num_frames: int = 1,
-                 num_classes: int = 0, sn: bool = False):
+                 num_classes: "Condition | int" = 0, sn: bool = False):
         super().__init__()
-        self.dims, self.num_classes = dims, num_classes
+        self.dims, self.num_classes = dims, as_condition(num_classes).classes
         self.in_shape = [in_channels] + ([num_frames] if dims == 3 else []) + [resolution, resolution]
         self.convs = DownStack(dims, in_channels, resolution, widths, num_frames, sn)
         frames = self.convs.out_frames if dims == 3 else 1
@@ -498,7 +536,8 @@ class DeepFrameDiscriminator(nn.Module):
     99.6% held-out accuracy in 1,000 steps with the default init, 55% with DCGAN's. Without spectral norm it needs
     a gradient penalty to stay stable: pair it with ``r1_gamma``. ``[B, C, R, R]`` (+ labels) -> logits ``[B]``."""
 
-    def __init__(self, in_channels: int, resolution: int, base: int, max_channels: int, num_classes: int = 0):
+    def __init__(self, in_channels: int, resolution: int, base: int, max_channels: int,
+                 num_classes: "Condition | int" = 0):
         super().__init__()
         self.trunk = deep_trunk(resolution, base, False, in_channels, max_channels)
         for layer in self.trunk:
@@ -517,15 +556,16 @@ class VideoDiscriminator(ConvDiscriminator):
 
     def __init__(self, cfg):
         super().__init__(3, cfg.channels, cfg.resolution, widths(cfg.resolution, cfg.d_channels, cfg.max_channels),
-                         cfg.num_frames, cfg.num_classes, cfg.d_spectral_norm)
+                         cfg.num_frames, condition_of(cfg), cfg.d_spectral_norm)
 
 
 class Generator(nn.Module):
     """Base of the networks that generate from Gaussian latents (sampled through ``sampler.NoiseSampler``). A
-    subclass sets ``num_classes`` and defines ``latent_dim`` and ``forward(latents [B, L], labels [B] long | None)
-    -> video [B, C, T, R, R]`` in [-1, 1]."""
+    subclass sets ``num_classes`` (and ``condition``) and defines ``latent_dim`` and ``forward(latents [B, L], labels
+    | None) -> video [B, C, T, R, R]`` in [-1, 1] (labels: see ``Condition``)."""
 
     num_classes: int = 0
+    condition: Condition = Condition()
 
     def latent_dim(self, num_frames: int | None = None) -> int:
         raise NotImplementedError

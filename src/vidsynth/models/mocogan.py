@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from vidsynth.config import LatentModelConfig, one_of
 from vidsynth.errors import UserError
 from vidsynth.models.layers import (ConvDiscriminator, DeepFrameDiscriminator, Generator, UpStack, VideoDiscriminator,
-                                    assert_shape, check_labels, init_weights, widths)
+                                    assert_shape, check_labels, condition_of, init_weights, widths)
 
 __all__ = ["MocoganConfig", "MotionRNN", "LayeredFrames", "VideoGenerator", "ImageDiscriminator",
            "VideoDiscriminator", "build", "discriminators"]
@@ -78,9 +78,9 @@ class LayeredFrames(nn.Module):
         super().__init__()
         self.cfg = cfg
         w = widths(cfg.resolution, cfg.g_channels, cfg.max_channels)  # the sprite stack uses its sizes <= R/2
-        self.background = UpStack(2, cfg.z_dim, cfg.channels, cfg.resolution, w, cfg.num_classes,
+        self.background = UpStack(2, cfg.z_dim, cfg.channels, cfg.resolution, w, condition_of(cfg),
                                   cfg.g_spectral_norm, upsample=cfg.upsample)
-        self.sprite = UpStack(2, cfg.z_dim, cfg.channels + 1, cfg.resolution // 2, w, cfg.num_classes,
+        self.sprite = UpStack(2, cfg.z_dim, cfg.channels + 1, cfg.resolution // 2, w, condition_of(cfg),
                               cfg.g_spectral_norm, upsample=cfg.upsample)
         self.position = init_weights(nn.Linear(cfg.z_dim + cfg.motion_dim, 2))
 
@@ -112,12 +112,12 @@ class VideoGenerator(Generator):
 
     def __init__(self, cfg: MocoganConfig):
         super().__init__()
-        self.cfg, self.num_classes = cfg, cfg.num_classes
+        self.cfg, self.num_classes, self.condition = cfg, cfg.num_classes, condition_of(cfg)
         self.motion = MotionRNN(cfg.motion_dim)
         self.layered = LayeredFrames(cfg) if cfg.layered else None
         self.image = None if cfg.layered else UpStack(
             2, cfg.z_dim + cfg.motion_dim, cfg.channels, cfg.resolution,
-            widths(cfg.resolution, cfg.g_channels, cfg.max_channels), cfg.num_classes, cfg.g_spectral_norm,
+            widths(cfg.resolution, cfg.g_channels, cfg.max_channels), condition_of(cfg), cfg.g_spectral_norm,
             upsample=cfg.upsample)
 
     def latent_dim(self, num_frames: int | None = None) -> int:
@@ -137,13 +137,13 @@ class VideoGenerator(Generator):
     def forward(self, latents: Tensor, labels: Tensor | None = None) -> Tensor:
         assert latents.dim() == 2, f"latents: expected shape [B, L], got {list(latents.shape)}"
         b, t, z, m = latents.shape[0], self.frames_in(latents.shape[1]), self.cfg.z_dim, self.cfg.motion_dim
-        labels = check_labels(labels, b, self.num_classes)
+        labels = check_labels(labels, b, self.condition)
         content, h0, eps = latents[:, :z], latents[:, z:z + m], latents[:, z + m:].reshape(b, t, m)
         motion = self.motion(h0, eps)
         if self.layered is not None:
             return self.layered(content, motion, labels)
         codes = torch.cat([content.unsqueeze(1).expand(b, t, z), motion], 2)  # [B, T, z + m]
-        frames = self.image(codes.reshape(b * t, z + m), None if labels is None else labels.repeat_interleave(t))
+        frames = self.image(codes.reshape(b * t, z + m), None if labels is None else labels.repeat_interleave(t, 0))
         r = self.cfg.resolution
         # [(b t), c, h, w] -> [b, c, t, h, w]
         return torch.tanh(frames).view(b, t, self.cfg.channels, r, r).transpose(1, 2)
@@ -160,14 +160,14 @@ class ImageDiscriminator(nn.Module):
 
     def __init__(self, cfg: MocoganConfig):
         super().__init__()
-        self.cfg, self.num_classes = cfg, cfg.num_classes
+        self.cfg, self.num_classes, self.condition = cfg, cfg.num_classes, condition_of(cfg)
         if cfg.image_d == "deep":
             self.frames = DeepFrameDiscriminator(cfg.channels, cfg.resolution, cfg.d_channels, cfg.max_channels,
-                                                 cfg.num_classes)
+                                                 condition_of(cfg))
         else:
             self.frames = ConvDiscriminator(2, cfg.channels, cfg.resolution,
                                             widths(cfg.resolution, cfg.d_channels, cfg.max_channels),
-                                            num_classes=cfg.num_classes, sn=cfg.d_spectral_norm)
+                                            num_classes=condition_of(cfg), sn=cfg.d_spectral_norm)
         self.register_buffer("calls", torch.zeros((), dtype=torch.long))
 
     def frame_indices(self, batch: int, num_frames: int) -> Tensor:
@@ -186,10 +186,11 @@ class ImageDiscriminator(nn.Module):
         r, k = self.cfg.resolution, self.cfg.image_frames
         assert_shape(video, [None, self.cfg.channels, None, r, r], "ImageDiscriminator video")
         b = video.shape[0]
-        labels = check_labels(labels, b, self.num_classes)
+        labels = check_labels(labels, b, self.condition)
         index = self.frame_indices(b, video.shape[2]).to(video.device)
         frames = video.transpose(1, 2)[torch.arange(b, device=video.device)[:, None], index]  # [B, k, C, R, R]
-        logits = self.frames(frames.reshape(b * k, -1, r, r), None if labels is None else labels.repeat_interleave(k))
+        per_frame = None if labels is None else labels.repeat_interleave(k, 0)
+        logits = self.frames(frames.reshape(b * k, -1, r, r), per_frame)
         return logits.view(b, k).mean(1)
 
 

@@ -13,6 +13,7 @@ from vidsynth.config import ModelConfig
 from vidsynth.errors import UserError
 from vidsynth.memory import require
 from vidsynth.models.layers import BatchNorm, evaluating
+from vidsynth.models.text import embed_captions, random_captions
 
 
 class Sampler:
@@ -67,8 +68,19 @@ class Sampler:
     def check_fits(self, count: int, num_frames: int | None, what: str, hint: str) -> None:
         require(self.video_bytes(count, num_frames), what, hint, self.device)
 
-    def _seeds_and_labels(self, seeds, labels, prompts) -> tuple[list[int], list[int] | None]:
+    def _seeds_and_labels(self, seeds, labels, prompts) -> tuple[list[int], list[int] | Tensor | None]:
         seeds = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
+        if self.config.text:
+            if labels is not None:
+                raise UserError(f"the {self.config.name} model is text-conditioned: give prompts, not labels")
+            if prompts is None:
+                raise UserError(f"the {self.config.name} model is text-conditioned: give prompts (one per seed, or "
+                                "one for all), e.g. --prompt \"a red circle moves left\"")
+            prompts = [prompts] if isinstance(prompts, str) else list(prompts)
+            prompts = prompts * len(seeds) if len(prompts) == 1 else prompts
+            if len(prompts) != len(seeds):
+                raise UserError(f"prompts: give one per seed ({len(seeds)} seeds) or one for all, got {len(prompts)}")
+            return seeds, embed_captions(self.model, prompts)
         if prompts is not None:
             raise UserError(f"the {self.config.name} model is not text-conditioned: leave out the prompts")
         if not self.num_classes:
@@ -99,7 +111,7 @@ class NoiseSampler(Sampler):
 
 
 @torch.no_grad()
-def sample_seeds(generator: nn.Module, seeds: list[int], labels: list[int] | None = None,
+def sample_seeds(generator: nn.Module, seeds: list[int], labels: list[int] | Tensor | None = None,
                  num_frames: int | None = None, truncation: float = 1.0, batch_size: int = 16,
                  time_step: float = 1.0) -> Tensor:
     """float ``[len(seeds), C, T, H, W]`` in [-1, 1] from a generator in eval mode. Each seed's latent comes from its
@@ -114,7 +126,7 @@ def sample_seeds(generator: nn.Module, seeds: list[int], labels: list[int] | Non
             chunk = seeds[i: i + batch_size]
             latents = torch.cat([generator.make_latents(1, torch.Generator().manual_seed(s), span)
                                  for s in chunk]).to(device) * truncation
-            y = None if labels is None else torch.tensor(labels[i: i + batch_size], device=device)
+            y = None if labels is None else torch.as_tensor(labels[i: i + batch_size]).to(device)
             out.append(generator.generate(latents, y, num_frames, time_step).float().cpu())
     return torch.cat(out)
 
@@ -173,6 +185,8 @@ def recalibrate_batch_norm(generator: nn.Module, batches: int = 8, batch_size: i
                 m.synchronize = False
         latents = generator.make_latents(batch_size, rng).to(device)
         labels = torch.randint(num_classes, (batch_size,), generator=rng).to(device) if num_classes else None
+        if getattr(generator, "cfg", None) is not None and generator.cfg.text:
+            labels = embed_captions(generator, random_captions(generator.cfg, batch_size, rng))
         generator(latents, labels)
     for m, momentum, sync in zip(norms, momenta, syncing):
         m.momentum = momentum

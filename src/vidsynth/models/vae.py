@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from vidsynth.config import LatentModelConfig, one_of
 from vidsynth.errors import UserError
 from vidsynth.models.layers import (DownStack, Generator, UpStack, VideoDiscriminator, assert_shape, check_labels,
-                                    conv, evaluating, init_weights, widths)
+                                    condition_of, conv, evaluating, init_weights, widths)
 from vidsynth.models.vgan import check_frames
 
 __all__ = ["VAEConfig", "VideoVAE", "build", "discriminators"]
@@ -49,10 +49,11 @@ class VideoVAE(Generator):
         super().__init__()
         check_frames(cfg.num_frames, "vae")
         self.cfg, self.num_classes, self.grid = cfg, cfg.num_classes, cfg.latent == "grid"
+        self.condition = condition_of(cfg)
         w = widths(cfg.resolution, cfg.g_channels, cfg.max_channels)
         self.encoder = DownStack(3, cfg.channels, cfg.resolution, w, cfg.num_frames)
         t0, features = self.encoder.out_frames, self.encoder.out_channels
-        self.embed = init_weights(nn.Embedding(cfg.num_classes, features)) if cfg.num_classes else None
+        self.embed = init_weights(self.condition.embedding(features)) if self.condition else None
         if self.grid:
             self.latent_shape = (cfg.latent_channels, t0, 4, 4)
             self.posterior = conv(3, features, 2 * cfg.latent_channels, 3, 1, 1)
@@ -61,7 +62,7 @@ class VideoVAE(Generator):
             self.posterior = init_weights(nn.Linear(features * t0 * 16, 2 * cfg.z_dim))
         stages = int(math.log2(cfg.resolution // 4))
         doublings = int(math.log2(cfg.num_frames // t0))
-        self.decoder = UpStack(3, self.latent_shape[0], cfg.channels, cfg.resolution, w, cfg.num_classes,
+        self.decoder = UpStack(3, self.latent_shape[0], cfg.channels, cfg.resolution, w, condition_of(cfg),
                                cfg.g_spectral_norm, t0, [i >= stages - doublings for i in range(stages)],
                                cfg.upsample, grid=self.grid)
 
@@ -74,7 +75,7 @@ class VideoVAE(Generator):
     def encode(self, video: Tensor, labels: Tensor | None = None) -> tuple[Tensor, Tensor]:
         r, t = self.cfg.resolution, self.cfg.num_frames
         assert_shape(video, [None, self.cfg.channels, t, r, r], "VideoVAE video")
-        labels = check_labels(labels, video.shape[0], self.num_classes)
+        labels = check_labels(labels, video.shape[0], self.condition)
         h = self.encoder(video)
         if self.embed is not None:
             h = h + self.embed(labels)[:, :, None, None, None]
@@ -84,7 +85,7 @@ class VideoVAE(Generator):
 
     def forward(self, latents: Tensor, labels: Tensor | None = None) -> Tensor:
         assert_shape(latents, [None, self.latent_dim()], "latents")
-        labels = check_labels(labels, latents.shape[0], self.num_classes)
+        labels = check_labels(labels, latents.shape[0], self.condition)
         return torch.tanh(self.decoder(latents.view(-1, *self.latent_shape), labels))
 
     @torch.no_grad()

@@ -15,7 +15,8 @@ from torch import Tensor
 
 from vidsynth.config import LatentModelConfig
 from vidsynth.errors import UserError
-from vidsynth.models.layers import Generator, UpStack, VideoDiscriminator, assert_shape, check_labels, widths
+from vidsynth.models.layers import (Generator, UpStack, VideoDiscriminator, assert_shape, check_labels, condition_of,
+                                    widths)
 
 __all__ = ["VganConfig", "VideoGenerator", "VideoDiscriminator", "build", "discriminators"]
 
@@ -49,16 +50,16 @@ class VideoGenerator(Generator):
     def __init__(self, cfg: VganConfig):
         super().__init__()
         check_frames(cfg.num_frames)
-        self.cfg, self.num_classes = cfg, cfg.num_classes
+        self.cfg, self.num_classes, self.condition = cfg, cfg.num_classes, condition_of(cfg)
         stages = int(math.log2(cfg.resolution // 4))
         t0 = max(1, cfg.num_frames // 2**stages)
         doublings = int(math.log2(cfg.num_frames // t0))
         time_doubling = [i >= stages - doublings for i in range(stages)]
         w = widths(cfg.resolution, cfg.g_channels, cfg.max_channels)
         out = cfg.channels + 1 if cfg.two_stream else cfg.channels
-        self.video = UpStack(3, cfg.z_dim, out, cfg.resolution, w, cfg.num_classes, cfg.g_spectral_norm,
+        self.video = UpStack(3, cfg.z_dim, out, cfg.resolution, w, condition_of(cfg), cfg.g_spectral_norm,
                              t0, time_doubling, cfg.upsample)
-        self.background = (UpStack(2, cfg.z_dim, cfg.channels, cfg.resolution, w, cfg.num_classes,
+        self.background = (UpStack(2, cfg.z_dim, cfg.channels, cfg.resolution, w, condition_of(cfg),
                                    cfg.g_spectral_norm, upsample=cfg.upsample) if cfg.two_stream else None)
 
     def latent_dim(self, num_frames: int | None = None) -> int:
@@ -69,7 +70,7 @@ class VideoGenerator(Generator):
 
     def forward(self, latents: Tensor, labels: Tensor | None = None) -> Tensor:
         assert_shape(latents, [None, self.cfg.z_dim], "latents")
-        labels = check_labels(labels, latents.shape[0], self.num_classes)
+        labels = check_labels(labels, latents.shape[0], self.condition)
         x = self.video(latents, labels)
         if self.background is None:
             return torch.tanh(x)

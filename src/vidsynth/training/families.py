@@ -28,6 +28,7 @@ from torch import nn
 from vidsynth.config import DataConfig, ModelConfig, TrainConfig, from_dict, to_dict
 from vidsynth.errors import UserError
 from vidsynth.models.sampler import NoiseSampler, Sampler
+from vidsynth.models.text import with_text_encoder
 
 FORMAT_VERSION = 2  # of config.json in run and export folders; 1: before per-family options (no field)
 
@@ -124,7 +125,7 @@ def build_network(cfg: ModelConfig) -> nn.Module:
     """The network of family ``cfg.name`` (what is sampled and exported), after checking ``cfg``."""
     family = get_family(cfg.name)
     cfg = coerce(family, "model", cfg).check()
-    return family.build(cfg)
+    return with_text_encoder(family.build(cfg), cfg)
 
 
 def upgrade(config: dict, source: str) -> dict:

@@ -26,6 +26,7 @@ from vidsynth.errors import EmptySplitError, UserError
 from vidsynth.io import remove_stale_temps, replaced_atomically, save_videos, to_uint8, writable_folder
 from vidsynth.memory import available_bytes, require
 from vidsynth.models.sampler import Sampler
+from vidsynth.models.text import MINILM_SHA256, shared_minilm
 from vidsynth.training import distributed as dist
 from vidsynth.training.checkpoint import (list_checkpoints, load_latest, non_finite, save_checkpoint,
                                          set_aside_newer)
@@ -64,7 +65,8 @@ def check_train_config(cfg: RunConfig, device: torch.device, world: int) -> None
 def summary(cfg: RunConfig, clips: int, world: int, device: torch.device) -> str:
     """One line that says what a run trains."""
     m, t = cfg.model, cfg.train
-    classes = f"{m.num_classes} classes" if m.num_classes else "unconditional"
+    classes = (f"captions, {m.text} text encoder" if m.text else f"{m.num_classes} classes" if m.num_classes
+               else "unconditional")
     budget = f"{t.steps} steps" + (f" or {t.minutes:g} minutes" if t.minutes else "")
     return (f"{m.name} on {cfg.data.name} {m.resolution}x{m.resolution}x{m.num_frames} ({classes}, {clips} clips), "
             f"batch {t.batch_size}, {budget}, {world} process{'es' * (world > 1)} on {device}")
@@ -144,6 +146,21 @@ def _to_device(batch: dict, device: torch.device) -> Batch:
     return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
 
+def text_options(model, dataset) -> dict:
+    """For a text-conditioned model: the captions' vocabulary and the text encoder's checksum (what rebuilds the
+    encoder at sampling). A dataset without captions is refused in one line."""
+    if not model.text:
+        return {}
+    words = dataset.caption_words()
+    if not words:
+        raise UserError(f"text={model.text} needs captions, and {dataset.name} has none: use shapes, a rendered "
+                        "dataset, or a videofolder with captions.csv (see docs/datasets.md)")
+    options = {"text_vocabulary": " ".join(words)}
+    if model.text == "minilm":
+        options["text_checksum"] = shared_minilm(model.text_checksum or MINILM_SHA256).checksum
+    return options
+
+
 def train(cfg: RunConfig, outdir: Path | str = "runs", resume: Path | str | None = None,
           progress: bool | None = None, evaluator: Evaluator | None = None) -> Path:
     """Train (or resume) a run; returns its folder. ``resume``: a run folder whose latest checkpoint continues.
@@ -159,9 +176,11 @@ def train(cfg: RunConfig, outdir: Path | str = "runs", resume: Path | str | None
     if resume is None and rank == 0:
         writable_folder(outdir)  # before any work
     dataset = build_dataset(cfg.data)
+    conditional = cfg.model.conditional and not cfg.model.text  # captions replace the classes
     cfg.model = dataclasses.replace(cfg.model, resolution=dataset.resolution, num_frames=dataset.num_frames,
-                                    num_classes=dataset.num_classes if cfg.model.conditional else 0).check()
-    cfg.class_names = list(dataset.class_names) if cfg.model.conditional else []
+                                    num_classes=dataset.num_classes if conditional else 0,
+                                    **text_options(cfg.model, dataset)).check()
+    cfg.class_names = list(dataset.class_names) if conditional else []
     family = cfg.family
     torch.manual_seed(cfg.train.seed)  # the same initial weights on every rank
     objective = family.objective(family, cfg.model, cfg.train, device, rank, world)

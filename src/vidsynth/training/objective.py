@@ -27,7 +27,9 @@ from vidsynth.config import TrainConfig
 from vidsynth.losses import clip_weights, diff_augment, get_loss, gradient_penalty, parse_policy, r1_penalty
 from vidsynth.models import load_weights
 from vidsynth.models.sampler import Sampler, recalibrate_batch_norm
+from vidsynth.models.text import embed_captions
 from vidsynth.training.distributed import average_gradients
+from vidsynth.training.families import build_network
 
 Batch = dict  # "video" [b, C, T, H, W] on the device, "label" [b] long, and whatever else the dataset gives
 
@@ -56,11 +58,15 @@ class AdversarialOptions:
 
 
 class Adversary:
-    """Discriminators trained to tell real clips from a family's fakes, with their optimiser and GAN loss."""
+    """Discriminators trained to tell real clips from a family's fakes, with their optimiser and GAN loss.
+
+    ``mismatch`` (text-conditioned models): the discriminators also learn that a real clip with another clip's
+    caption is fake (the matching-aware D of Reed et al. 2016, GAN-INT-CLS), so the projection term must judge
+    whether video and caption agree, not only whether the video looks real."""
 
     def __init__(self, discriminators: dict[str, nn.Module], cfg: AdversarialOptions, device: torch.device,
-                 rng: torch.Generator, adam):
-        self.cfg, self.rng = cfg, rng
+                 rng: torch.Generator, adam, mismatch: bool = False):
+        self.cfg, self.rng, self.mismatch = cfg, rng, mismatch
         self.discriminators = nn.ModuleDict(discriminators).to(device)
         self.loss = get_loss(cfg.loss)
         self.optimizer = adam(self.discriminators.parameters(), lr=cfg.lr_d)
@@ -76,9 +82,15 @@ class Adversary:
         cfg = self.cfg
         real_in, fake_in = self.augment(real), self.augment(fake)
         judges = {name: functools.partial(d, **context) for name, d in self.discriminators.items()}
-        pairs = {k: torch.cat([v, v]) for k, v in context.items()}
-        terms = {f"D_{name}": self.loss.d_loss(*self._judge(self.discriminators[name], real_in, fake_in, y, pairs))
-                 for name in judges}
+        # real clips with the captions of other clips (the batch rolled by one), judged in the same pass
+        wrong = y.roll(1, 0) if self.mismatch and y is not None and len(real) > 1 else None
+        terms = {}
+        for name, d in self.discriminators.items():
+            logits = self._judge(d, [real_in, fake_in] + ([real_in] if wrong is not None else []),
+                                 None if y is None else [y, y] + ([wrong] if wrong is not None else []), context)
+            terms[f"D_{name}"] = self.loss.d_loss(logits[0], logits[1])
+            if wrong is not None:   # (the real term again: real weighs 2, each kind of fake 1, as in GAN-INT-CLS)
+                terms[f"D_{name}_mismatch"] = self.loss.d_loss(logits[0], logits[2])
         if self.loss.gradient_penalty:
             terms["gp"] = cfg.gp_lambda * sum(gradient_penalty(d, real_in, fake_in, y, self.rng)
                                               for d in judges.values())
@@ -98,12 +110,14 @@ class Adversary:
                 clip_weights(d, self.cfg.clip)
 
     @staticmethod
-    def _judge(d, real, fake, y, context):
-        """D's logits on real and on fake from one forward pass over both batches: D has no batch statistics, so
-        each clip's logit is what a pass over its own batch gives (the image discriminator draws one frame phase
-        for both), at half the spectral-norm work and with larger, faster convolutions."""
-        logits = d(torch.cat([real, fake]), None if y is None else torch.cat([y, y]), **context)
-        return logits[:len(real)], logits[len(real):]
+    def _judge(d, videos: list[Tensor], labels: list[Tensor] | None, context: dict) -> tuple[Tensor, ...]:
+        """D's logits on each batch of ``videos`` (real, fake, ...) with its ``labels``, from one forward pass over
+        them all: D has no batch statistics, so each clip's logit is what a pass over its own batch gives (the image
+        discriminator draws one frame phase for all), at a fraction of the spectral-norm work and with larger,
+        faster convolutions. ``context``: per-clip tensors of one batch, repeated for each."""
+        logits = d(torch.cat(videos), None if labels is None else torch.cat(labels),
+                   **{k: torch.cat([v] * len(videos)) for k, v in context.items()})
+        return logits.split(len(videos[0]))
 
 
 class Objective:
@@ -120,7 +134,7 @@ class Objective:
                  world_size: int = 1):
         self.family, self.model_cfg, self.cfg, self.device = family, model_cfg, cfg, device
         self.rank, self.world_size = rank, world_size
-        self.generator = family.build(model_cfg).to(device)
+        self.generator = build_network(model_cfg).to(device)
         self.generator_ema = copy.deepcopy(self.generator).eval().requires_grad_(False)
         self.latent_rng = torch.Generator().manual_seed(cfg.seed)
         self.rng = torch.Generator().manual_seed(cfg.seed * world_size + rank)
@@ -131,8 +145,8 @@ class Objective:
         self.optimizer = self.adam(self.generator.parameters(), self.learning_rate())
         # the discriminators are built after the network, so a seed gives the initial weights of building both
         # together
-        self.adversary = (Adversary(family.discriminators(model_cfg), cfg, device, self.rng, self.adam)
-                          if self.adversarial_weight() > 0 else None)
+        self.adversary = (Adversary(family.discriminators(model_cfg), cfg, device, self.rng, self.adam,
+                                    mismatch=bool(model_cfg.text)) if self.adversarial_weight() > 0 else None)
 
     def adam(self, params, lr: float) -> torch.optim.Optimizer:
         # fused: one kernel over all parameters instead of a loop over tensors (vgan 64: both updates 10 instead of
@@ -175,8 +189,12 @@ class Objective:
         return self.family.sampler(recalibrate_batch_norm(copy.deepcopy(self.generator_ema)), self.model_cfg)
 
     def preview(self, num_samples: int, clips) -> Tensor:
-        """The run's samples/ videos ``[N, C, T, H, W]``: fixed seeds 0..num_samples-1 of the EMA network.
-        ``clips(n)`` gives the loop's first ``n`` fixed data batches, for families that preview on data."""
+        """The run's samples/ videos ``[N, C, T, H, W]``: fixed seeds 0..num_samples-1 of the EMA network (a
+        text-conditioned one with the captions of the first fixed clips). ``clips(n)`` gives the loop's first ``n``
+        fixed data batches, for families that preview on data."""
+        if self.model_cfg.text:
+            captions = [c for batch in clips(num_samples) for c in batch["caption"]][:num_samples]
+            return self.sampler().sample(len(captions), prompts=captions)
         return self.sampler().sample(num_samples)
 
     def validation(self) -> tuple[int, int]:
@@ -218,6 +236,10 @@ class Objective:
 
     # helpers for the families
     def labels(self, batch: Batch) -> Tensor | None:
+        """What the networks read as labels: the classes, or the captions' embeddings by the network's text
+        encoder (trained with the network when it is the learned one)."""
+        if self.model_cfg.text:
+            return embed_captions(self.generator, batch["caption"])
         return batch["label"] if self.model_cfg.num_classes else None
 
     def autocast(self):

@@ -1,0 +1,144 @@
+"""Text conditioning through the family interface: every family's networks read caption embeddings, training on
+captioned data with the learned and the MiniLM encoders, sampling with prompts (alone == in a batch), export and
+load with the encoder, the matching-aware discriminator term, and the one-line mistakes."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import vidsynth
+from helpers import build_models, moving_frames, read_by
+from vidsynth.config import DataConfig
+from vidsynth.errors import UserError
+from vidsynth.io import write_video
+from vidsynth.models.text import embed_captions
+from vidsynth.pretrained import export
+from vidsynth.training import RunConfig, model_config, train_config
+from vidsynth.training.loop import train
+
+VIDSYNTH = Path(sys.executable).with_name("vidsynth")
+WORDS = "a an moves red blue circle star up left"
+SMALL = dict(g_channels=8, d_channels=8, max_channels=32, z_dim=16, resolution=32, num_frames=8)
+
+
+@pytest.mark.parametrize("family", ["vgan", "mocogan", "continuous", "vae", "completion"])
+def test_every_family_reads_caption_embeddings(family):
+    extra = {"context": 4} if family == "completion" else {}
+    cfg = model_config(family, **read_by(family, **SMALL, text="learned", text_dim=12, text_vocabulary=WORDS), **extra)
+    models = build_models(cfg, seed=0)
+    g = models.generator
+    with torch.no_grad():   # conditional norms start as the identity: move every weight off its initial value
+        for p in g.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    labels = embed_captions(g, ["a red circle moves up", "a blue star moves left"])
+    assert labels.shape == (2, 12)
+    other = embed_captions(g, ["a blue star moves left", "a red circle moves up"])
+    if family == "completion":
+        video, mask = torch.zeros(2, 3, 8, 32, 32), torch.ones(2, 1, 8, 32, 32)
+        mask[:, :, 4:] = 0
+        out = g(video, mask, labels)
+        assert out.shape == (2, 3, 8, 32, 32)
+        assert not torch.allclose(out, g(video, mask, other))
+    else:
+        latents = g.make_latents(2, torch.Generator().manual_seed(0))
+        g.eval()
+        out, swapped = g(latents, labels), g(latents, other)
+        assert out.shape == (2, 3, 8, 32, 32) and not torch.allclose(out, swapped)
+    for name, d in models.discriminators.items():
+        context = {"times": torch.tensor([[0.0, 2, 5], [1, 3, 7]])} if family == "continuous" else {}
+        clip = out if family != "continuous" else out[:, :, :3]
+        logits = d(clip.detach(), labels.detach(), **context)
+        assert logits.shape == (2,), name
+        logits.sum().backward()
+        assert all(p.grad is not None for p in d.parameters() if p.requires_grad), name
+    out.sum().backward()                                    # the learned encoder trains with the network
+    assert g.text_encoder.embed.weight.grad.abs().sum() > 0
+    with pytest.raises(AssertionError, match="text embedding"):
+        g(g.make_latents(2), torch.tensor([0, 1])) if family != "completion" else g(video, mask, torch.tensor([0, 1]))
+
+
+def tiny_run(tmp_path, family="mocogan", text="learned", steps=2):
+    cfg = RunConfig(DataConfig(name="shapes", resolution=32, num_frames=8, length=32),
+                    model_config(family, **read_by(family, **SMALL), text=text),
+                    train_config(family, steps=steps, batch_size=4, sample_every=steps, checkpoint_every=steps,
+                                 num_samples=2, log_every=1))
+    return train(cfg, outdir=tmp_path / "runs", progress=False)
+
+
+def test_training_with_captions_then_sampling_with_prompts(tmp_path):
+    run = tiny_run(tmp_path)
+    config = json.loads((run / "config.json").read_text())
+    assert config["model"]["text"] == "learned" and config["model"]["num_classes"] == 0
+    assert "circle" in config["model"]["text_vocabulary"].split() and config["class_names"] == []
+    stats = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
+    assert any("D_video_mismatch" in s and "D_image_mismatch" in s for s in stats)   # the matching-aware term
+    assert (run / "samples" / "step-0000002.png").is_file()
+
+    export(run, tmp_path / "exported")
+    model = vidsynth.load_pretrained(tmp_path / "exported")
+    prompts = ["a red circle moves left", "a blue star moves up", "a red star moves up"]
+    batch = model.sample([4, 5, 6], prompts=prompts)
+    alone = model.sample([5], prompts=prompts[1:2])
+    torch.testing.assert_close(alone[0], batch[1], atol=1e-5, rtol=1e-4)
+    assert not torch.allclose(model.sample([5], prompts=prompts[:1]), alone)   # the prompt matters
+    assert torch.equal(model.sample([4, 5], prompts="a red circle moves left"),
+                       model.sample([4, 5], prompts=[prompts[0]] * 2))
+    with pytest.raises(UserError, match="text-conditioned: give prompts"):
+        model.sample([0])
+    with pytest.raises(UserError, match="never saw \\(purple\\)"):
+        model.sample([0], prompts=["a purple circle"])
+    untexted = vidsynth.load_pretrained(tmp_path / "exported")
+    untexted.config = dataclasses.replace(untexted.config, text="")
+    with pytest.raises(UserError, match="not text-conditioned"):
+        untexted.sample([0], prompts=["a red circle"])
+
+
+def test_minilm_conditioning_records_the_encoder_checksum(tmp_path):
+    run = tiny_run(tmp_path, family="vgan", text="minilm", steps=1)
+    model_cfg = json.loads((run / "config.json").read_text())["model"]
+    assert model_cfg["text"] == "minilm" and model_cfg["text_checksum"].startswith("53aa5117")
+    export(run, tmp_path / "exported")
+    exported = tmp_path / "exported" / "config.json"
+    model = vidsynth.load_pretrained(tmp_path / "exported")
+    assert model.sample([0], prompts=["a red circle moves left"]).shape == (1, 3, 8, 32, 32)
+    config = json.loads(exported.read_text())
+    config["model"]["text_checksum"] = "0" * 64
+    exported.write_text(json.dumps(config))
+    with pytest.raises(UserError, match="refusing to load"):
+        vidsynth.load_pretrained(tmp_path / "exported").sample([0], prompts=["a red circle"])
+
+
+def test_text_needs_captions_and_cannot_also_take_classes(tmp_path):
+    (tmp_path / "walk").mkdir()
+    write_video(tmp_path / "walk" / "a.mp4", moving_frames(12, 32, 32))
+    cfg = RunConfig(DataConfig(name="videofolder", root=str(tmp_path), resolution=32, num_frames=8),
+                    model_config("vgan", **read_by("vgan", **SMALL), text="learned"),
+                    train_config("vgan", steps=1, batch_size=2))
+    with pytest.raises(UserError, match="needs captions, and videofolder has none"):
+        train(cfg, outdir=tmp_path / "runs", progress=False)
+    with pytest.raises(UserError, match="cannot also be class-conditional"):
+        model_config("vgan", **read_by("vgan", **SMALL), text="learned", num_classes=3).check()
+    with pytest.raises(UserError, match="text='clip'"):
+        model_config("vgan", **read_by("vgan", **SMALL), text="clip").check()
+
+
+def test_sample_command_writes_one_row_per_prompt(tmp_path):
+    run = tiny_run(tmp_path)
+    env = {**os.environ, "VIDSYNTH_CACHE": str(tmp_path / ".cache")}
+    out = subprocess.run([str(VIDSYNTH), "sample", str(run), "--seeds", "0-1", "--prompt", "a red circle moves up",
+                          "--prompt", "a blue star moves left", "--out", "s"], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == [
+        "prompt0-seed0000.mp4", "prompt0-seed0001.mp4", "prompt1-seed0000.mp4", "prompt1-seed0001.mp4", "prompts.txt"]
+    out = subprocess.run([str(VIDSYNTH), "sample", str(run), "--seeds", "0", "--out", "t"], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 2 and "give prompts" in out.stderr and len(out.stderr.strip().splitlines()) == 1
