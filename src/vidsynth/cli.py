@@ -541,6 +541,11 @@ def evaluate(args, metrics, data, real, fake, batch_size, device, no_cache):
     if run:
         append_records(Path(run[0]), records, run=str(run[0]), checkpoint=fake_source.checkpoint)
     for record in records:
+        if "attributes" in record:     # text_acc
+            click.echo(f"{record['metric']} = {record['value']:.4f}  (all attributes right; " + ", ".join(
+                f"{k} {v:.3f}" for k, v in record["attributes"].items() if k != "all") +
+                f"; {record['real']['clips']} prompts from shapes/test)")
+            continue
         click.echo(f"{record['metric']} = {record['value']:.4f}  ({record['real']['clips']} real clips of "
                    f"{record['real']['dataset']}/{record['real']['split']} at {record['real']['resolution']}px, "
                    f"{record['protocol']['num_frames']} frames, {record['protocol']['resize']} resize)")

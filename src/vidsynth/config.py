@@ -37,6 +37,7 @@ class DataConfig:
     flip: bool = False              # random horizontal flip
     length: int = 10000             # synthetic datasets: number of training clips
     background: str = "textured"    # shapes: plain | textured
+    holdout: str = ""               # shapes: colour-shape pairs the train split never shows, e.g. "blue star,red circle"
     label: str = "shape"            # rendered: the first object's attribute used as the class (shape | colour |
     #                                 material | size | motion) or the object count (count)
     cache: str = "auto"             # keep decoded videos in RAM: auto (if they fit cache_gb) | ram | none

@@ -90,7 +90,8 @@ def test_clip_format_and_split_sizes():
 
 def test_registry_entry_and_options():
     assert DATASETS["shapes"] is Shapes
-    assert set(Shapes.options) == {"split", "resolution", "num_frames", "frame_stride", "seed", "length", "background"}
+    assert set(Shapes.options) == {"split", "resolution", "num_frames", "frame_stride", "seed", "length", "background",
+                                   "holdout"}
     assert Shapes.description and "\n" not in Shapes.description
     assert isinstance(build_dataset(), Shapes)  # the default dataset needs no options at all
     with pytest.raises(UserError):
@@ -205,3 +206,19 @@ def test_bounce_reflects_off_both_walls():
     times = torch.arange(8, dtype=torch.float32)
     path = bounce(torch.tensor([1.0]), torch.tensor([3.0]), times, 0.0, 10.0)[:, 0]
     assert path.tolist() == [1, 4, 7, 10, 7, 4, 1, 2]
+
+
+def test_held_out_pairs_never_reach_the_train_split():
+    from vidsynth.data import build_dataset
+    from vidsynth.errors import UserError
+    held = build_dataset(name="shapes", resolution=32, num_frames=4, length=300, holdout="blue star, red circle")
+    captions = [held.clip(i).caption for i in range(300)]
+    assert not any("blue star" in c or "red circle" in c for c in captions)
+    full = build_dataset(name="shapes", resolution=32, num_frames=4, length=300)
+    assert sum("blue star" in full.clip(i).caption or "red circle" in full.clip(i).caption for i in range(300)) > 5
+    kept = [i for i in range(300) if full.clip(i).caption == captions[i]]
+    assert len(kept) > 250                                  # other clips are the same as without a holdout
+    test = build_dataset(name="shapes", resolution=32, num_frames=4, split="test", holdout="blue star")
+    assert any("blue star" in test.clip(i).caption for i in range(len(test)))   # only train holds them out
+    with pytest.raises(UserError, match="is not '<colour> <shape>'"):
+        build_dataset(name="shapes", resolution=32, num_frames=4, holdout="purple star")

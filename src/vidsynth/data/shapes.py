@@ -20,8 +20,9 @@ import torch
 import torch.nn.functional as F
 
 from vidsynth.config import DataConfig
-from vidsynth.data.base import register_dataset
+from vidsynth.data.base import register_dataset, seed_for
 from vidsynth.data.synthetic import SyntheticDataset, bounce
+from vidsynth.errors import UserError
 
 SHAPES = ("circle", "square", "triangle", "diamond", "star")
 COLOURS = {  # RGB in [0, 1]: saturated and bright (one channel >= 0.9), so they stand out from the dark backgrounds
@@ -69,6 +70,20 @@ class ShapeClip:
         # direction k is k * 45 degrees clockwise from up; on screen (y down) up is (0, -1)
         angle = self.direction * math.pi / 4
         return self.speed * math.sin(angle), -self.speed * math.cos(angle)
+
+
+def parse_holdout(text: str) -> set[tuple[int, int]]:
+    """``"blue star,red circle"`` -> {(colour id, shape id)}; a word outside the palette or the shapes is an error."""
+    pairs = set()
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        words = item.split()
+        if len(words) != 2 or words[0] not in COLOURS or words[1] not in SHAPES:
+            raise UserError(f"holdout={text!r}: {item!r} is not '<colour> <shape>' (colours: {', '.join(COLOURS)}; "
+                            f"shapes: {', '.join(SHAPES)})")
+        pairs.add((list(COLOURS).index(words[0]), SHAPES.index(words[1])))
+    if len(pairs) >= len(COLOURS) * len(SHAPES):
+        raise UserError(f"holdout={text!r} holds out every pair: keep some for training")
+    return pairs
 
 
 def draw_clip(seed: int) -> ShapeClip:
@@ -140,12 +155,13 @@ class Shapes(SyntheticDataset):
 
     description = ("synthetic, no files: a coloured circle/square/triangle/diamond/star moving in one of 8 directions "
                    "and bouncing off the borders, on a plain or textured background; label = shape")
-    options = SyntheticDataset.options + ("background",)
+    options = SyntheticDataset.options + ("background", "holdout")
     SPLIT_SIZES = {"val": 500, "test": 1000}
 
     def __init__(self, cfg: DataConfig):
         super().__init__(cfg)
         self.class_names = list(SHAPES)
+        self.holdout = parse_holdout(cfg.holdout) if cfg.split == "train" else set()
         # pixel centres, broadcastable to [T, R, R]
         centres = torch.arange(cfg.resolution, dtype=torch.float32) + 0.5
         self._x, self._y = centres.view(1, 1, -1), centres.view(1, -1, 1)
@@ -155,8 +171,14 @@ class Shapes(SyntheticDataset):
         return sorted({"a", "an", "moves", *SHAPES, *COLOURS, *(w for d in DIRECTIONS for w in d.split("-"))})
 
     def clip(self, index: int) -> ShapeClip:
-        """What clip ``index`` of this split shows (no rendering)."""
-        return draw_clip(self.clip_seed(index))
+        """What clip ``index`` of this split shows (no rendering); in the train split never a held-out pair (such a
+        draw is drawn again from a derived seed)."""
+        seed = self.clip_seed(index)
+        clip = draw_clip(seed)
+        while (clip.colour, clip.shape) in self.holdout:
+            seed = seed_for(seed, "holdout")
+            clip = draw_clip(seed)
+        return clip
 
     def labels(self) -> list[int]:
         return [self.clip(i).shape for i in range(len(self))]

@@ -152,12 +152,15 @@ def evaluate(metrics: list[str], fake: Sampler | DataConfig, real: DataConfig, *
     model, completing the real clips) or a DataConfig of generated video files; ``real`` the real data. Features
     are computed once per distinct protocol."""
     from vidsynth.metrics.i3d import I3D_SHA256, load_i3d
-    protocols = [parse_metric(m) for m in metrics]
+    records = [text_accuracy_record(fake, real) for m in metrics if m == TEXT_ACC]
+    protocols = [parse_metric(m) for m in metrics if m != TEXT_ACC]
+    if not protocols:
+        return records
     keep_freed_memory_mapped()  # I3D's large activations otherwise pay page faults at every batch: 1.3x here
     detector = load_i3d(device)
     if isinstance(fake, Sampler):
         fake = fake.to(next(detector.parameters()).device)
-    records, cache = [], {}
+    cache = {}
     for protocol in protocols:
         start = time.perf_counter()
         shared = dataclasses.replace(protocol, kind="")
@@ -195,6 +198,31 @@ def evaluate(metrics: list[str], fake: Sampler | DataConfig, real: DataConfig, *
     return records
 
 
+TEXT_ACC = "text_acc"
+TEXT_ACC_PROMPTS = 256
+
+
+def text_accuracy_record(fake, real: DataConfig) -> dict:
+    """``text_acc``: a text-conditioned Shapes model sampled (seed k) with the captions of the first 256 test clips,
+    read by the faithfulness judge (``metrics.text_judge``); value = the all-correct rate, with each attribute's
+    accuracy beside it."""
+    from vidsynth.metrics.text_judge import text_accuracy, train_judge
+    if not isinstance(fake, Sampler) or not fake.config.text:
+        raise UserError("text_acc needs a text-conditioned model (trained with text=learned or text=minilm)")
+    if real.name != "shapes":
+        raise UserError(f"text_acc judges Shapes captions; the real data is {real.name}: use --data shapes")
+    start = time.perf_counter()
+    test = build_dataset(dataclasses.replace(real, split="test", holdout=""))
+    prompts = [test.clip(i).caption for i in range(min(TEXT_ACC_PROMPTS, len(test)))]
+    judge, judge_val = train_judge(real.resolution, real.background, cache=cache_dir() / "judges")
+    accuracy = text_accuracy(judge, fake.sample(len(prompts), prompts=prompts), prompts)
+    return {"metric": TEXT_ACC, "value": accuracy["all"], "attributes": accuracy,
+            "protocol": {"prompts": f"captions of Shapes test clips 0-{len(prompts) - 1}", "seeds": "seed k, prompt k",
+                         "judge_val_accuracy": judge_val},
+            "real": {"clips": len(prompts), "dataset": "shapes", "split": "test", "resolution": real.resolution},
+            "seconds": round(time.perf_counter() - start, 1)}
+
+
 def training_evaluator(metrics: str, data: DataConfig):
     """The training loop's ``evaluator`` for ``metrics`` (e.g. "fvd256_16f,kvd256_16f") against ``data``: it
     checks the names and the I3D weights now, before training starts, then appends each record to the run's
@@ -202,8 +230,10 @@ def training_evaluator(metrics: str, data: DataConfig):
     from vidsynth.metrics.i3d import require_i3d
     names = [m for m in metrics.split(",") if m.strip()]
     for name in names:
-        parse_metric(name)
-    require_i3d()
+        if name != TEXT_ACC:
+            parse_metric(name)
+    if any(name != TEXT_ACC for name in names):
+        require_i3d()
 
     def evaluator(sampler: Sampler, run_dir: Path, step: int) -> str:
         records = evaluate(names, sampler, data)

@@ -114,6 +114,11 @@ class VideoGenerator(Generator):
         super().__init__()
         self.cfg, self.num_classes, self.condition = cfg, cfg.num_classes, condition_of(cfg)
         self.motion = MotionRNN(cfg.motion_dim)
+        # a caption also says how things move ("moves left"): a text-conditioned model's motion RNN reads it, added
+        # to its initial state and to every frame's noise (zero at first, so training starts from the plain RNN)
+        self.motion_condition = self.condition.embedding(2 * cfg.motion_dim) if cfg.text else None
+        if self.motion_condition is not None:
+            nn.init.zeros_(self.motion_condition.weight)
         self.layered = LayeredFrames(cfg) if cfg.layered else None
         self.image = None if cfg.layered else UpStack(
             2, cfg.z_dim + cfg.motion_dim, cfg.channels, cfg.resolution,
@@ -139,6 +144,9 @@ class VideoGenerator(Generator):
         b, t, z, m = latents.shape[0], self.frames_in(latents.shape[1]), self.cfg.z_dim, self.cfg.motion_dim
         labels = check_labels(labels, b, self.condition)
         content, h0, eps = latents[:, :z], latents[:, z:z + m], latents[:, z + m:].reshape(b, t, m)
+        if self.motion_condition is not None:
+            shift_h, shift_eps = self.motion_condition(labels).chunk(2, 1)
+            h0, eps = h0 + shift_h, eps + shift_eps.unsqueeze(1)
         motion = self.motion(h0, eps)
         if self.layered is not None:
             return self.layered(content, motion, labels)
