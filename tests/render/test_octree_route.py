@@ -61,18 +61,22 @@ def test_the_scene_octree_finds_the_hits_of_testing_every_instance():
         assert torch.equal(a, b)
 
 
-def embree_ids(world, trajectory, t: int) -> np.ndarray:
-    """Object ids per pixel from embree (trimesh's ray intersector) on the objects' meshes, posed at frame t."""
-    meshes, owners = [], []
+def posed_meshes(world, trajectory, t: int) -> list:
+    """The objects' meshes posed at frame t."""
+    meshes = []
     for i, body in enumerate(world.bodies):
         mesh = body.mesh()
         pose = np.eye(4)
         pose[:3, :3], pose[:3, 3] = trajectory.rotation(t, i), trajectory.positions[t, i]
-        mesh.apply_transform(pose)
-        meshes.append(mesh)
-        owners.append(np.full(len(mesh.faces), i + 1))
-    scene = trimesh.util.concatenate(meshes)
-    intersector = trimesh.ray.ray_pyembree.RayMeshIntersector(scene)
+        meshes.append(mesh.apply_transform(pose))
+    return meshes
+
+
+def embree_ids(world, trajectory, t: int) -> np.ndarray:
+    """Object ids per pixel from embree (trimesh's ray intersector) on the objects' meshes, posed at frame t."""
+    meshes = posed_meshes(world, trajectory, t)
+    owners = [np.full(len(mesh.faces), i + 1) for i, mesh in enumerate(meshes)]
+    intersector = trimesh.ray.ray_pyembree.RayMeshIntersector(trimesh.util.concatenate(meshes))
     origin, direction = trajectory.cameras[t].rays(RES, RES)
     faces = intersector.intersects_first(origin.reshape(-1, 3), direction.reshape(-1, 3))
     return np.where(faces >= 0, np.concatenate(owners)[faces], 0).reshape(RES, RES)
@@ -102,13 +106,7 @@ def test_what_each_pixel_sees_agrees_with_embree_and_mitsuba():
 
 def embree_shadow(world, trajectory, t: int, ids: np.ndarray) -> np.ndarray:
     """Ground pixels (ids 0, a ray that meets z = 0) from which embree finds an object between them and the light."""
-    meshes = []
-    for i, body in enumerate(world.bodies):
-        mesh = body.mesh()
-        pose = np.eye(4)
-        pose[:3, :3], pose[:3, 3] = trajectory.rotation(t, i), trajectory.positions[t, i]
-        mesh.apply_transform(pose)
-        meshes.append(mesh)
+    meshes = posed_meshes(world, trajectory, t)
     intersector = trimesh.ray.ray_pyembree.RayMeshIntersector(trimesh.util.concatenate(meshes))
     origin, direction = (a.reshape(-1, 3) for a in trajectory.cameras[t].rays(RES, RES))
     ground = (ids.reshape(-1) == 0) & (direction[:, 2] < 0)
