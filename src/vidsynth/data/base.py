@@ -50,6 +50,11 @@ def register_dataset(name: str):
     return deco
 
 
+def words(caption: str) -> list[str]:
+    """A caption's words, lower-cased (what text encoders and vocabularies count)."""
+    return re.findall(r"[a-z]+", caption.lower())
+
+
 def seed_for(*values) -> int:
     """A 63-bit seed that depends on every value (stable across runs, machines and Python versions)."""
     digest = hashlib.blake2b(repr(values).encode(), digest_size=8).digest()
@@ -225,7 +230,7 @@ class FileDataset(VideoDataset):
     def caption_words(self) -> list[str] | None:
         if not self.captions:
             return None
-        return sorted({w for caption in self.captions.values() for w in re.findall(r"[a-z]+", caption.lower())})
+        return sorted({w for caption in self.captions.values() for w in words(caption)})
 
     def labels(self) -> list[int]:
         return [e.label for e in self.entries]

@@ -83,9 +83,8 @@ class ShapesJudge(nn.Module):
 def _batches(dataset, count: int, batch: int, seed: int):
     order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed)).tolist()
     for i in range(0, count, batch):
-        items = [dataset[order[j % len(order)]] for j in range(i, min(count, i + batch))]
         clips = [dataset.clip(order[j % len(order)]) for j in range(i, min(count, i + batch))]
-        video = torch.stack([item["video"] for item in items])
+        video = torch.stack([dataset.render(c) for c in clips])
         targets = {"colour": torch.tensor([c.colour for c in clips]), "shape": torch.tensor([c.shape for c in clips]),
                    "direction": torch.tensor([c.direction for c in clips])}
         yield video, targets

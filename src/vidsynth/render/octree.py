@@ -20,6 +20,7 @@ side (unshadowed), the ground plane z = 0 analytic, the background colour where 
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -62,8 +63,6 @@ class Octree:
     depth: int
     codes: list[Tensor]
     bitmaps: list[Tensor]
-    skip: Tensor
-    rows: Tensor
 
     @classmethod
     def from_cells(cls, cells: Tensor, depth: int) -> "Octree":
@@ -76,17 +75,27 @@ class Octree:
             bitmaps.append(torch.nn.functional.max_pool3d(bitmaps[-1][None].to(torch.uint8), 2)[0].bool())
         bitmaps.reverse()
         codes = [torch.sort(morton(torch.nonzero(b))).values for b in bitmaps]
+        return cls(depth, codes, bitmaps)
+
+    # the traversal's lookup grids: built on first use (the per-frame scene octree never needs them)
+    @functools.cached_property
+    def skip(self) -> Tensor:
+        depth = self.depth
         skip = torch.full((2 ** depth,) * 3, depth + 1, dtype=torch.uint8)
         for level in range(depth, -1, -1):                # emptiness is inherited: the coarsest empty level wins
             factor = 2 ** (depth - level)
-            empty = ~bitmaps[level]
+            empty = ~self.bitmaps[level]
             empty = empty.repeat_interleave(factor, 0).repeat_interleave(factor, 1).repeat_interleave(factor, 2)
             skip[empty] = level
-        rows = torch.full((2 ** depth,) * 3, -1, dtype=torch.int64)
-        leaves = torch.nonzero(bitmaps[depth])
+        return skip
+
+    @functools.cached_property
+    def rows(self) -> Tensor:
+        rows = torch.full((2 ** self.depth,) * 3, -1, dtype=torch.int64)
+        leaves = torch.nonzero(self.bitmaps[self.depth])
         order = torch.argsort(morton(leaves))
         rows[leaves[order, 0], leaves[order, 1], leaves[order, 2]] = torch.arange(len(leaves))
-        return cls(depth, codes, bitmaps, skip, rows)
+        return rows
 
     def leaf_index(self, cells: Tensor) -> Tensor:
         """Index of each occupied leaf cell [R, 3] in Morton order (the leaves' data rows)."""
