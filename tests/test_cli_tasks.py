@@ -81,3 +81,21 @@ def test_vae_train_sample_and_reject_completion_commands(tmp_path):
     assert vae.class_names[1] == "square"
     assert vae.sample([0, 1], labels=[0, 1]).shape == (2, 3, 8, 32, 32)
     assert torch.load(next((run_dir / "checkpoints").iterdir()), weights_only=True)["step"] == 2
+
+
+def test_simvp_backbone_predicts_from_the_command_line_and_refuses_other_lengths(tmp_path, make_video):
+    out = run("train", "--data", "shapes", "--model", "completion", "backbone=simvp", "translator_channels=32",
+              "translator_blocks=2", "resolution=32", "context=3", "content_l2=1", "conditional=false", *TINY,
+              cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    run_dir = tmp_path / "runs" / "00000-completion-shapes32"
+    clip = make_video(tmp_path / "clip.mp4", num_frames=10, height=32, width=32)
+    out = run("export", run_dir, "--out", "exported", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    out = run("predict", "exported", "--input", clip, "--context", "3", "--frames", "5", "--out", "p.mp4",
+              cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert read_video(tmp_path / "p.mp4")[0].shape[:3] == (8, 32, 32)
+    out = run("predict", "exported", "--input", clip, "--context", "3", "--frames", "6", "--out", "q.mp4",
+              cwd=tmp_path)
+    assert out.returncode == 2 and "reads exactly the 8 frames it was trained on, got 9" in out.stderr

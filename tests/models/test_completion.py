@@ -18,7 +18,13 @@ from vidsynth.training.completion import CompletionObjective
 
 def tiny(resolution=32, num_frames=8, **kw) -> ModelConfig:
     values = dict(resolution=resolution, num_frames=num_frames, context=3, g_channels=8, max_channels=32)
+    if kw.get("backbone") == "simvp":
+        values.update(translator_channels=32, translator_blocks=2)
     return model_config("completion", **{**values, **kw})
+
+
+# the contract of the completion model holds for both translators
+backbones = pytest.mark.parametrize("backbone", ["temporal", "simvp"])
 
 
 def build_model(cfg):
@@ -38,16 +44,23 @@ def clip(b=2, t=8, r=32, seed=1):
     return torch.rand(b, 3, t, r, r, generator=torch.Generator().manual_seed(seed)) * 2 - 1
 
 
-def test_prediction_keeps_the_context_and_has_the_asked_length():
-    net, video = random_net(), clip()
-    out = predict(net, video, context=3, frames=9)  # longer than trained: the network is convolutional in time
-    assert out.shape == (2, 3, 12, 32, 32)
+@backbones
+def test_prediction_keeps_the_context_and_has_the_asked_length(backbone):
+    net, video = random_net(backbone=backbone), clip()
+    # temporal: longer than trained, the network is convolutional in time; simvp: the trained length only
+    frames = 9 if backbone == "temporal" else 5
+    out = predict(net, video, context=3, frames=frames)
+    assert out.shape == (2, 3, 3 + frames, 32, 32)
     assert torch.equal(out[:, :, :3], video[:, :, :3])
     assert (out[:, :, 3:] - video[:, :, 2:3]).abs().max() > 0
+    if backbone == "simvp":
+        with pytest.raises(UserError, match="reads exactly the 8 frames it was trained on, got 12"):
+            predict(net, video, context=3, frames=9)
 
 
-def test_zero_residual_repeats_the_last_known_frame():
-    net, video = random_net(), clip()
+@backbones
+def test_zero_residual_repeats_the_last_known_frame(backbone):
+    net, video = random_net(backbone=backbone), clip()
     torch.nn.init.zeros_(net.model.out.weight)
     torch.nn.init.zeros_(net.model.out.bias)
     out = predict(net, video, context=3, frames=5)
@@ -59,8 +72,9 @@ def test_zero_residual_repeats_the_last_known_frame():
     torch.testing.assert_close(compose(x, mask, r)[:, :, 3], x[:, :, 0] + r[:, :, 1:].sum(2))
 
 
-def test_inpainting_keeps_every_known_pixel_exactly():
-    net, video = random_net(), clip()
+@backbones
+def test_inpainting_keeps_every_known_pixel_exactly(backbone):
+    net, video = random_net(backbone=backbone), clip()
     hole = hole_mask(32, torch.Generator().manual_seed(3))[None, None, None]
     out = inpaint(net, video, hole)
     known = (hole == 0).expand_as(video)
@@ -68,10 +82,11 @@ def test_inpainting_keeps_every_known_pixel_exactly():
     assert (out[~known] - video[~known]).abs().max() > 0
 
 
-def test_interpolation_endpoints_are_the_given_frames():
-    net, video = random_net(), clip()
-    out = interpolate(net, video[:, :, 0], video[:, :, -1], 6)
-    assert out.shape == (2, 3, 6, 32, 32)
+@backbones
+def test_interpolation_endpoints_are_the_given_frames(backbone):
+    net, video = random_net(backbone=backbone), clip()
+    out = interpolate(net, video[:, :, 0], video[:, :, -1], 8)
+    assert out.shape == (2, 3, 8, 32, 32)
     assert torch.equal(out[:, :, 0], video[:, :, 0]) and torch.equal(out[:, :, -1], video[:, :, -1])
 
 
@@ -92,12 +107,13 @@ def test_task_masks():
         build_model(tiny(context=8))
 
 
-def test_the_deterministic_predictor_beats_repeating_the_last_frame():
+@backbones
+def test_the_deterministic_predictor_beats_repeating_the_last_frame(backbone):
     """After a short training on Shapes, the prediction error on held-out clips is below the copy baseline."""
     from vidsynth.data import build_dataset
     data = dict(name="shapes", resolution=32, num_frames=8, background="plain")
     train_set, val_set = build_dataset(**data, length=1600), build_dataset(**data, split="val")
-    obj = make_objective(tiny(), batch_size=8, content_l2=1.0, lr=2e-3, ema=0.0)
+    obj = make_objective(tiny(backbone=backbone), batch_size=8, content_l2=1.0, lr=2e-3, ema=0.0)
     assert isinstance(obj, CompletionObjective)
     batches = iter(torch.utils.data.DataLoader(train_set, batch_size=8, shuffle=True, drop_last=True,
                                                generator=torch.Generator().manual_seed(0)))
@@ -130,8 +146,9 @@ def test_file_inputs_use_the_training_transforms(tmp_path, make_video):
         read_hole("nothing.png", 40, 48, 6, 32)
 
 
-def test_stochastic_predictions_keep_the_context_and_vary_with_the_seed():
-    net, video = random_net(stochastic=True, latent_channels=2), clip()
+@backbones
+def test_stochastic_predictions_keep_the_context_and_vary_with_the_seed(backbone):
+    net, video = random_net(stochastic=True, latent_channels=2, backbone=backbone), clip()
     seeded = lambda s: torch.Generator().manual_seed(s)  # noqa: E731
     a, b = predict(net, video, 3, 5, generator=seeded(0)), predict(net, video, 3, 5, generator=seeded(1))
     assert torch.equal(a[:, :, :3], video[:, :, :3]) and torch.equal(b[:, :, :3], video[:, :, :3])

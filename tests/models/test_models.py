@@ -7,7 +7,9 @@ import torch
 from helpers import build_models, read_by
 
 from vidsynth.config import ModelConfig
+from vidsynth.data.synthetic import reflect
 from vidsynth.errors import UserError
+from vidsynth.models import mocogan
 from vidsynth.models.sampler import NoiseSampler, sample_seeds
 from vidsynth.training import FAMILIES, model_config
 
@@ -191,8 +193,9 @@ def test_vgan_two_stream_mask_blends_foreground_over_a_static_background():
         torch.testing.assert_close(video, torch.tanh(g.video(latents)[:, :3]))
 
 
-def test_mocogan_layered_pastes_one_sprite_at_each_frames_position_over_a_static_background():
-    models = build(name="mocogan", layered=True)
+@pytest.mark.parametrize("sprite_motion", ["position", "velocity"])
+def test_mocogan_layered_pastes_one_sprite_at_each_frames_position_over_a_static_background(sprite_motion):
+    models = build(name="mocogan", layered=True, sprite_motion=sprite_motion)
     warm_up(models)
     g, r, z, m = models.generator, 32, 16, 8
     latents = g.make_latents(2, torch.Generator().manual_seed(0))
@@ -206,7 +209,16 @@ def test_mocogan_layered_pastes_one_sprite_at_each_frames_position_over_a_static
         video = g(latents)
         motion = g.motion(latents[:, z:z + m], latents[:, z + m:].reshape(2, 8, m))
         codes = torch.cat([latents[:, None, :z].expand(2, 8, z), motion], 2)
-        centre = (torch.tanh(g.layered.position(codes)) + 1) / 2 * r  # [B, T, (x, y)] in pixels
+        if sprite_motion == "position":
+            centre = torch.tanh(g.layered.position(codes))
+        else:   # a start, then the frames' velocities summed, bounced between walls at +-BORDER
+            g.layered.start.weight.normal_(0, 0.1)
+            video = g(latents)
+            steps = mocogan.MAX_SPEED * torch.tanh(g.layered.position(codes[:, 1:]))
+            centre = g.layered.start(latents[:, :z])[:, None] + torch.cat([0 * steps[:, :1], steps], 1).cumsum(1)
+            centre = reflect(centre, -mocogan.BORDER, mocogan.BORDER)
+            assert centre.abs().max() <= mocogan.BORDER
+        centre = (centre + 1) / 2 * r  # [B, T, (x, y)] in pixels
     covered = (video - background).abs().amax(1) > 1e-3  # [B, T, R, R]
     pixels = torch.arange(r) + 0.5
     inside = ((centre - r / 4 >= 0) & (centre + r / 4 <= r)).all(2)
@@ -216,6 +228,21 @@ def test_mocogan_layered_pastes_one_sprite_at_each_frames_position_over_a_static
         assert (r // 2) ** 2 <= mask.sum() <= (r // 2 + 1) ** 2  # one square, a pixel of bilinear edge at most
         x, y = (mask.sum(0) * pixels).sum() / mask.sum(), (mask.sum(1) * pixels).sum() / mask.sum()
         assert abs(x - centre[b, t, 0]) < 0.75 and abs(y - centre[b, t, 1]) < 0.75, (b, t)
+
+
+def test_reflect_is_an_elastic_bounce():
+    """The closed-form fold against a step-by-step simulation of a point bouncing between two walls."""
+    rng = torch.Generator().manual_seed(0)
+    for _ in range(20):
+        start, velocity = float(torch.rand(1, generator=rng)) * 2 - 1, float(torch.randn(1, generator=rng)) * 0.7
+        x, v, path = start, velocity, [start]
+        for _ in range(40):
+            x += v
+            while not -1 <= x <= 1:   # past a wall by d: d back inside, moving the other way
+                x, v = (2 - x, -v) if x > 1 else (-2 - x, -v)
+            path.append(x)
+        free = start + velocity * torch.arange(41, dtype=torch.float64)
+        torch.testing.assert_close(reflect(free, -1.0, 1.0), torch.tensor(path, dtype=torch.float64))
 
 
 @pytest.mark.parametrize("name,overrides,message", [

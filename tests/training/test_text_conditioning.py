@@ -23,6 +23,7 @@ from vidsynth.models.text import embed_captions
 from vidsynth.pretrained import export
 from vidsynth.training import RunConfig, model_config, train_config
 from vidsynth.training.loop import train
+from vidsynth.training.objective import mismatched
 
 VIDSYNTH = Path(sys.executable).with_name("vidsynth")
 WORDS = "a an moves red blue circle star up left"
@@ -142,3 +143,44 @@ def test_sample_command_writes_one_row_per_prompt(tmp_path):
     out = subprocess.run([str(VIDSYNTH), "sample", str(run), "--seeds", "0", "--out", "t"], cwd=tmp_path, env=env,
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 2 and "give prompts" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_mismatched_captions_differ_in_one_content_word():
+    captions = ["a red circle moves left", "a blue star moves up", "an orange star moves up", "a red circle moves left"]
+    # clip 0 against "a blue star moves up": the colour, shape or direction taken over, by its position in the stream
+    swaps = ["a blue circle moves left", "a red star moves left", "a red circle moves up"]
+    for first in range(4):
+        wrong = mismatched(captions, first)
+        assert wrong[0] == swaps[first % 3]
+        # clip 1 against "an orange star moves up": only the colour differs in a content word ("a"/"an" do not count)
+        assert wrong[1] == "a orange star moves up"
+        # clip 3's neighbour (clip 0) reads the same caption: the next one that differs (clip 1) is used
+        assert wrong[3] == ["a blue circle moves left", "a red star moves left", "a red circle moves up"][(first + 3) % 3]
+    assert mismatched(captions, first=0, stride=2)[1] == "a orange star moves up"
+    assert [mismatched(captions, first=0, stride=2)[0], mismatched(captions, first=1, stride=2)[0]] == swaps[:2]
+    # captions of different lengths: words are aligned (a diagonal direction has two words)
+    pair = ["a red circle moves up-left", "a blue circle moves up"]
+    assert mismatched(pair, first=1) == ["a red circle moves up", "a red circle moves up"]
+    assert mismatched(pair, first=0) == ["a blue circle moves up left", "a blue circle moves up left"]
+    # nothing but short words differ: the neighbour whole; nothing differs: the neighbour (no negative exists)
+    assert mismatched(["a red star", "an red star"]) == ["an red star", "a red star"]
+    assert mismatched(["a red circle", "a red circle"]) == ["a red circle", "a red circle"]
+
+
+def test_vae_prior_follows_the_caption():
+    cfg = model_config("vae", **read_by("vae", **SMALL), text="learned", text_dim=12, text_vocabulary=WORDS)
+    vae = build_models(cfg, seed=0).generator.eval()
+    labels = embed_captions(vae, ["a red circle moves up", "a blue star moves left"]).detach()
+    latents = vae.make_latents(2, torch.Generator().manual_seed(0))
+    before = vae(latents, labels)
+    with torch.no_grad():   # a new model's prior is N(0, I): the decoder reads the latents as they are
+        torch.testing.assert_close(before, torch.tanh(vae.decoder(latents, labels)))
+        vae.prior.weight.normal_()
+    mean, log_scale = vae.prior(labels).chunk(2, dim=1)
+    assert not torch.allclose(mean[0], mean[1])          # each caption its own prior
+    with torch.no_grad():
+        torch.testing.assert_close(vae(latents, labels), torch.tanh(vae.decoder(mean + log_scale.exp() * latents,
+                                                                                labels)))
+    assert vae.prior.weight.requires_grad
+    class_vae = build_models(model_config("vae", **read_by("vae", **SMALL), num_classes=3), seed=0).generator
+    assert class_vae.prior is None                       # class-conditional VAEs keep the plain prior

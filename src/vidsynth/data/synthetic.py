@@ -15,11 +15,16 @@ def bounce(start: torch.Tensor, velocity: torch.Tensor, times: torch.Tensor, low
     (per frame), reflected elastically off walls at ``low`` and ``high`` (``low < high``) on every axis.
 
     Closed form instead of a step-by-step simulation: a bounced path is the free path folded into
-    ``[low, high]`` like a triangle wave, so every frame is computed at once and a stride just samples it.
+    ``[low, high]`` (``reflect``), so every frame is computed at once and a stride just samples it.
     """
+    return reflect(start + velocity * times[:, None], low, high)
+
+
+def reflect(free: torch.Tensor, low: float, high: float) -> torch.Tensor:
+    """Positions on a free path (any shape) folded into ``[low, high]`` like a triangle wave: where a point moving
+    along it lands when it reflects elastically off walls at ``low`` and ``high``. Gradient +-1."""
     span = high - low
-    free = (start + velocity * times[:, None] - low) % (2 * span)
-    return low + span - (free - span).abs()
+    return low + span - ((free - low) % (2 * span) - span).abs()
 
 
 class SyntheticDataset(VideoDataset):

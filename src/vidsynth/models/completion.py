@@ -12,9 +12,17 @@ residual from the network: ``out_t = m_t * x_t + (1 - m_t) * (out_{t-1} + r_t)``
 prediction repeats the last context frame; the output layer starts at zero, so training starts from that
 baseline. The network is fully convolutional in time, so a trained model also completes clips of other lengths.
 
-Network: per-frame 2D convs down to 16x16 (stride-2, widths doubling), four residual blocks of a temporal conv
-(kernel 3, dilation 1, 2, 4, 8: a 31-frame receptive field) and a spatial conv, then nearest-resize convs back up
-with additive skips; a class embedding is added at 16x16 when the data has labels.
+Network: per-frame 2D convs down to 16x16 (stride-2, widths doubling), a translator that mixes the frames, then
+nearest-resize convs back up with additive skips; a class embedding is added at 16x16 when the data has labels.
+Two translators (``backbone``):
+
+- ``temporal``: four residual blocks of a temporal conv (kernel 3, dilation 1, 2, 4, 8: a 31-frame receptive
+  field) and a spatial conv. Fully convolutional in time: a model completes clips of any length.
+- ``simvp``: the frames' features stacked on channels and mixed by plain 2D convs, as in SimVP (Gao, Tan, Wu, Li
+  2022, "SimVP: Simpler yet Better Video Prediction") with the Temporal Attention Unit blocks of TAU (Tan et al.
+  2023, "Temporal Attention Unit: Towards Efficient Spatiotemporal Predictive Learning"): every frame sees every
+  other at once, with no recurrence and no 3D conv, the cheapest of the strong predictors per step. It reads
+  exactly the ``num_frames`` it was trained on.
 """
 
 from __future__ import annotations
@@ -45,10 +53,15 @@ class CompletionConfig(ModelConfig):
     keyframe_stride: int = 0        # interpolate: every n-th frame is given (0: first and last only)
     stochastic: bool = False        # per-frame latents with a learned prior (latent_channels x 16 x 16)
     latent_channels: int = 8        # with stochastic=true
+    backbone: str = "temporal"      # temporal (dilated temporal convs, any clip length) | simvp (frames on channels,
+    #                                 TAU blocks; the trained clip length only)
+    translator_channels: int = 256  # backbone=simvp: the translator's width
+    translator_blocks: int = 8      # backbone=simvp: TAU blocks
 
     def check(self) -> "CompletionConfig":
         super().check()
         one_of(self, "task", TASKS)
+        one_of(self, "backbone", ("temporal", "simvp"))
         if self.task == "predict" and not 1 <= self.context < self.num_frames:
             raise UserError(f"task=predict: context={self.context} must be in [1, num_frames - 1 = "
                             f"{self.num_frames - 1}]")
@@ -137,6 +150,61 @@ class TemporalBlock(nn.Module):
         return x + self.spatial(self.act(self.temporal(self.act(x))))
 
 
+class TAUBlock(nn.Module):
+    """A Temporal Attention Unit block (Tan et al. 2023) on ``[B, C, h, w]`` features of all frames stacked on
+    channels: x + attention(norm(x)), then x + MLP(norm(x)), each branch scaled by a learned per-channel factor
+    that starts at 1e-2 (layer scale, so the stack starts near the identity). The attention multiplies its input by
+    a spatial map from a large kernel decomposed into a 5x5 depthwise conv, a 7x7 depthwise conv dilated 3 (a 23x23
+    reach) and a 1x1 conv (the statical attention), and by per-channel weights from a squeeze-and-excitation of
+    the average (the dynamical attention). The MLP: 1x1 expand x4, 3x3 depthwise, GELU, 1x1. GroupNorm with one
+    group normalises each clip on its own, so a clip's result does not depend on its batch."""
+
+    def __init__(self, channels: int, reduction: int = 16):
+        super().__init__()
+        self.norm1, self.norm2 = nn.GroupNorm(1, channels), nn.GroupNorm(1, channels)
+        self.proj_in, self.proj_out = nn.Conv2d(channels, channels, 1), nn.Conv2d(channels, channels, 1)
+        self.local = nn.Conv2d(channels, channels, 5, padding=2, groups=channels)
+        self.wide = nn.Conv2d(channels, channels, 7, padding=9, dilation=3, groups=channels)
+        self.mix = nn.Conv2d(channels, channels, 1)
+        hidden = max(channels // reduction, 4)
+        self.excite = nn.Sequential(nn.Linear(channels, hidden), nn.ReLU(), nn.Linear(hidden, channels), nn.Sigmoid())
+        self.mlp = nn.Sequential(nn.Conv2d(channels, 4 * channels, 1),
+                                 nn.Conv2d(4 * channels, 4 * channels, 3, padding=1, groups=4 * channels), nn.GELU(),
+                                 nn.Conv2d(4 * channels, channels, 1))
+        self.scale1, self.scale2 = (nn.Parameter(torch.full((channels, 1, 1), 1e-2)) for _ in range(2))
+
+    def attention(self, x: Tensor) -> Tensor:
+        h = F.gelu(self.proj_in(x))
+        spatial = self.mix(self.wide(self.local(h)))
+        channel = self.excite(h.mean((2, 3)))[:, :, None, None]
+        return self.proj_out(spatial * channel * h) + x
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x + self.scale1 * self.attention(self.norm1(x))
+        return x + self.scale2 * self.mlp(self.norm2(x))
+
+
+class SimVPTranslator(nn.Module):
+    """``[B, F, T, h, w]`` -> the same shape: the T frames' features stacked on channels (``T * F``), a 1x1 conv to
+    ``width``, ``blocks`` TAU blocks, a 1x1 conv back, added to the input."""
+
+    def __init__(self, features: int, frames: int, width: int, blocks: int):
+        super().__init__()
+        self.frames = frames
+        self.inp = nn.Conv2d(features * frames, width, 1)
+        self.blocks = nn.Sequential(*(TAUBlock(width) for _ in range(blocks)))
+        self.out = nn.Conv2d(width, features * frames, 1)
+
+    def forward(self, h: Tensor) -> Tensor:
+        b, f, t, y, x = h.shape
+        if t != self.frames:
+            raise UserError(f"backbone=simvp reads exactly the {self.frames} frames it was trained on, got {t}: "
+                            f"give clips of {self.frames} frames (or train with backbone=temporal)")
+        stacked = h.transpose(1, 2).reshape(b, t * f, y, x)
+        mixed = self.out(self.blocks(self.inp(stacked)))
+        return h + mixed.view(b, t, f, y, x).transpose(1, 2)
+
+
 class LatentHead(nn.Module):
     """features ``[B, F, T, h, w]`` -> mean and log-variance ``[B, Z, T, h, w]`` of per-frame latents, frame t's
     from frames <= t only (a time-causal 3x3x3 conv, then a 1x1x1 conv)."""
@@ -154,7 +222,7 @@ class LatentHead(nn.Module):
 
 class CompletionNet(nn.Module):
     """``forward(video [B, C, T, R, R], mask [B, 1, T, R, R], labels [B] | None, noise)`` -> completed video, with
-    ``video`` where ``mask`` is 1. Any T >= 1; R from the config.
+    ``video`` where ``mask`` is 1. Any T >= 1 (``backbone=simvp``: T = ``num_frames``); R from the config.
 
     ``cfg.stochastic``: per-frame latents ``z_t`` (``latent_channels`` x 16 x 16, ``latent_shape(T)``) enter the
     features after the temporal blocks, followed by one more block. ``forward`` draws them from a learned prior
@@ -172,7 +240,8 @@ class CompletionNet(nn.Module):
         w = [min(cfg.max_channels, cfg.g_channels * 2**i) for i in range(stages + 1)]
         self.stem = conv(3, cfg.channels + 1, w[0], (1, 3, 3), 1, (0, 1, 1))
         self.down = nn.ModuleList(conv(3, w[i], w[i + 1], (1, 4, 4), (1, 2, 2), (0, 1, 1)) for i in range(stages))
-        self.blocks = nn.Sequential(*(TemporalBlock(w[-1], d) for d in self.DILATIONS))
+        self.blocks = (SimVPTranslator(w[-1], cfg.num_frames, cfg.translator_channels, cfg.translator_blocks)
+                       if cfg.backbone == "simvp" else nn.Sequential(*(TemporalBlock(w[-1], d) for d in self.DILATIONS)))
         self.embed = init_weights(self.condition.embedding(w[-1])) if self.condition else None
         if cfg.stochastic:
             self.real_stem = conv(3, cfg.channels, w[0], (1, 3, 3), 1, (0, 1, 1))

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vidsynth.config import LatentModelConfig, one_of
+from vidsynth.data.synthetic import reflect
 from vidsynth.errors import UserError
 from vidsynth.models.layers import (ConvDiscriminator, DeepFrameDiscriminator, Generator, UpStack, VideoDiscriminator,
                                     assert_shape, check_labels, condition_of, init_weights, widths)
@@ -32,10 +33,13 @@ class MocoganConfig(LatentModelConfig):
     layered: bool = False           # frames = a static background + one RGBA sprite per clip, moved per frame
     image_frames: int = 4           # frames per clip the image discriminator sees
     image_d: str = "strided"        # image discriminator: strided (as the video D) | deep (see layers.py)
+    sprite_motion: str = "position"  # layered: position (the sprite's centre per frame from the motion code) |
+    #                                  velocity (its velocity per frame, summed from a start, reflected at the borders)
 
     def check(self) -> "MocoganConfig":
         super().check()
         one_of(self, "image_d", ("strided", "deep"))
+        one_of(self, "sprite_motion", ("position", "velocity"))
         if self.image_frames > self.num_frames:
             raise UserError(f"mocogan: image_frames={self.image_frames} exceeds num_frames={self.num_frames}: "
                             f"set image_frames <= {self.num_frames}")
@@ -43,6 +47,9 @@ class MocoganConfig(LatentModelConfig):
 
 
 SPRITE_SCALE = 0.5  # the sprite layer's side, as a fraction of the frame side: room for objects up to half the frame
+BORDER = 0.75       # sprite_motion=velocity: the centre reflects at +-BORDER (frame coordinates in [-1, 1]), where an
+#                     object of a quarter of the frame side touches the border
+MAX_SPEED = 0.25    # sprite_motion=velocity: the largest step of the centre per frame (an eighth of the frame side)
 
 
 class MotionRNN(nn.Module):
@@ -72,6 +79,11 @@ class LayeredFrames(nn.Module):
     outside the sprite's square. A clip's object keeps its appearance and moves as a whole, so G learns one
     appearance per clip and the motion as a path of positions, and renders the images once per clip, not per
     frame. content ``[B, z_dim]``, motion ``[B, T, motion_dim]`` (+ labels) -> video ``[B, C, T, R, R]`` in [-1, 1].
+
+    ``sprite_motion=velocity``: the motion code gives the sprite's velocity per frame instead of its position, and
+    the path is a start (from the content code) plus the summed velocities, reflected at the borders. Steady motion
+    is then what a steady motion code gives (a recurrent net's state settles; it does not ramp), and objects bounce
+    off the borders as they do in the world, instead of piling up against them.
     """
 
     def __init__(self, cfg: MocoganConfig):
@@ -83,14 +95,28 @@ class LayeredFrames(nn.Module):
         self.sprite = UpStack(2, cfg.z_dim, cfg.channels + 1, cfg.resolution // 2, w, condition_of(cfg),
                               cfg.g_spectral_norm, upsample=cfg.upsample)
         self.position = init_weights(nn.Linear(cfg.z_dim + cfg.motion_dim, 2))
+        self.start = init_weights(nn.Linear(cfg.z_dim, 2)) if cfg.sprite_motion == "velocity" else None
+        # a conditional model's velocities also read the condition directly ("moves left": a constant push), zero
+        # at first so training starts from the motion code alone
+        self.steer = condition_of(cfg).embedding(2) if self.start is not None and condition_of(cfg) else None
+        if self.steer is not None:
+            nn.init.zeros_(self.steer.weight)
 
     def forward(self, content: Tensor, motion: Tensor, labels: Tensor | None = None) -> Tensor:
         b, t, r, c = motion.shape[0], motion.shape[1], self.cfg.resolution, self.cfg.channels
         background = torch.tanh(self.background(content, labels))                              # [b, c, r, r]
         sprite = self.sprite(content, labels)
         sprite = torch.cat([torch.tanh(sprite[:, :c]), torch.sigmoid(sprite[:, c:])], 1)       # [b, c + 1, s, s]
-        codes = torch.cat([content.unsqueeze(1).expand(b, t, -1), motion], 2).reshape(b * t, -1)
-        centre = torch.tanh(self.position(codes))                                               # [(b t), 2] x, y
+        codes = torch.cat([content.unsqueeze(1).expand(b, t, -1), motion], 2)
+        if self.start is None:
+            centre = torch.tanh(self.position(codes)).reshape(b * t, 2)                        # [(b t), 2] x, y
+        else:   # frame 0 at the start; frame k after the velocities of frames 1..k
+            push = self.position(codes[:, 1:])                                                  # [b, t - 1, 2]
+            if self.steer is not None:
+                push = push + self.steer(labels).unsqueeze(1)
+            steps = MAX_SPEED * torch.tanh(push)
+            path = torch.cat([torch.zeros_like(steps[:, :1]), steps], 1).cumsum(1)
+            centre = reflect(self.start(content).unsqueeze(1) + path, -BORDER, BORDER).reshape(b * t, 2)
         # output point p (normalised to [-1, 1]) reads the sprite at (p - centre) / scale
         scale = torch.eye(2, device=centre.device) / SPRITE_SCALE
         theta = torch.cat([scale.expand(b * t, 2, 2), (-centre / SPRITE_SCALE).unsqueeze(2)], 2)

@@ -6,6 +6,12 @@ A Conv3d encoder (the discriminators' ``DownStack``) gives a diagonal Gaussian p
 ``latent_channels`` numbers per cell of the encoder's last ``[t0, 4, 4]`` map); the decoder is VGAN's generator
 stack (nearest-resize or transposed 3D convs, tanh output) started from that latent. Class-conditional when the
 dataset has labels: a class embedding added to the encoder's features, conditional BatchNorm in the decoder.
+Text-conditioned (``text=...``): the caption embedding takes the class's place, and the prior is conditioned on
+it too, p(z | caption) = N(mu(caption), diag sigma(caption)^2) (as the conditional prior of a CVAE, Sohn, Lee, Yan
+2015). The prior is kept in standardised form: the latents the encoder's posterior and ``forward`` speak of are
+eps = (z - mu) / sigma, and the decoder reads z = mu + sigma * eps. The KL between two Gaussians is the same in
+either coordinates, so the objective's KL to N(0, I) is the KL to the conditional prior, and sampling (eps ~
+N(0, I), truncation, interpolation) needs no change.
 
 Latents are always handled flat, ``[B, latent_dim]``, so sampling, truncation, export and the metrics treat the
 VAE's decoder like any generator. The objective (reconstruction + beta KL, warm-up, free bits, optional
@@ -62,6 +68,10 @@ class VideoVAE(Generator):
             self.posterior = init_weights(nn.Linear(features * t0 * 16, 2 * cfg.z_dim))
         stages = int(math.log2(cfg.resolution // 4))
         doublings = int(math.log2(cfg.num_frames // t0))
+        # the conditional prior's mean and log-scale per latent number; zero at first: N(0, I), the plain prior
+        self.prior = self.condition.embedding(2 * math.prod(self.latent_shape)) if cfg.text else None
+        if self.prior is not None:
+            nn.init.zeros_(self.prior.weight)
         self.decoder = UpStack(3, self.latent_shape[0], cfg.channels, cfg.resolution, w, condition_of(cfg),
                                cfg.g_spectral_norm, t0, [i >= stages - doublings for i in range(stages)],
                                cfg.upsample, grid=self.grid)
@@ -86,6 +96,9 @@ class VideoVAE(Generator):
     def forward(self, latents: Tensor, labels: Tensor | None = None) -> Tensor:
         assert_shape(latents, [None, self.latent_dim()], "latents")
         labels = check_labels(labels, latents.shape[0], self.condition)
+        if self.prior is not None:
+            mean, log_scale = self.prior(labels).chunk(2, dim=1)
+            latents = mean + log_scale.exp() * latents
         return torch.tanh(self.decoder(latents.view(-1, *self.latent_shape), labels))
 
     @torch.no_grad()
@@ -103,7 +116,7 @@ class VideoVAE(Generator):
         with evaluating(self):
             a, b = self.encode(first, labels)[0], self.encode(last, labels)[0]
             w = torch.linspace(0, 1, steps, device=a.device)[:, None]
-            return self(torch.lerp(a, b, w), None if labels is None else labels.expand(steps))
+            return self(torch.lerp(a, b, w), None if labels is None else labels.expand(steps, *labels.shape[1:]))
 
 
 def build(cfg: VAEConfig) -> VideoVAE:

@@ -59,7 +59,7 @@ class ContinuousObjective(Objective):
         with torch.no_grad(), self.autocast():
             real, fake, y, times = self.sparse_pair(batch)
         with self.autocast():
-            return self.adversary.d_terms(real, fake.float(), y, self.step, times=times)
+            return self.adversary.d_terms(real, fake.float(), y, self.step, self.wrong_labels(batch), times=times)
 
     def loss_terms(self, batch: Batch) -> dict[str, Tensor]:
         with self.autocast():

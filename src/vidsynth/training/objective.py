@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import difflib
 import functools
 import math
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from vidsynth.config import TrainConfig
+from vidsynth.data.base import words
 from vidsynth.losses import clip_weights, diff_augment, get_loss, gradient_penalty, parse_policy, r1_penalty
 from vidsynth.models import load_weights
 from vidsynth.models.sampler import Sampler, recalibrate_batch_norm
@@ -60,13 +62,13 @@ class AdversarialOptions:
 class Adversary:
     """Discriminators trained to tell real clips from a family's fakes, with their optimiser and GAN loss.
 
-    ``mismatch`` (text-conditioned models): the discriminators also learn that a real clip with another clip's
-    caption is fake (the matching-aware D of Reed et al. 2016, GAN-INT-CLS), so the projection term must judge
-    whether video and caption agree, not only whether the video looks real."""
+    Text-conditioned models pass ``wrong`` captions' embeddings to ``d_terms``: the discriminators also learn that a
+    real clip with a caption that is not its own is fake (the matching-aware D of Reed et al. 2016, GAN-INT-CLS), so
+    the projection term must judge whether video and caption agree, not only whether the video looks real."""
 
     def __init__(self, discriminators: dict[str, nn.Module], cfg: AdversarialOptions, device: torch.device,
-                 rng: torch.Generator, adam, mismatch: bool = False):
-        self.cfg, self.rng, self.mismatch = cfg, rng, mismatch
+                 rng: torch.Generator, adam):
+        self.cfg, self.rng = cfg, rng
         self.discriminators = nn.ModuleDict(discriminators).to(device)
         self.loss = get_loss(cfg.loss)
         self.optimizer = adam(self.discriminators.parameters(), lr=cfg.lr_d)
@@ -74,16 +76,15 @@ class Adversary:
     def augment(self, video: Tensor) -> Tensor:
         return diff_augment(video, self.cfg.augment, self.rng) if self.cfg.augment else video
 
-    def d_terms(self, real: Tensor, fake: Tensor, y: Tensor | None, step: int, **context: Tensor
-                ) -> dict[str, Tensor]:
-        """The discriminators' loss terms on ``real`` and (detached) ``fake`` clips. ``context``: per-clip tensors
-        the discriminators also read (e.g. the frames' ``times``), the same for the real and the fake clip at each
+    def d_terms(self, real: Tensor, fake: Tensor, y: Tensor | None, step: int, wrong: Tensor | None = None,
+                **context: Tensor) -> dict[str, Tensor]:
+        """The discriminators' loss terms on ``real`` and (detached) ``fake`` clips; ``wrong``: labels that do not
+        describe the real clips (judged with them in the same pass), or None. ``context``: per-clip tensors the
+        discriminators also read (e.g. the frames' ``times``), the same for the real and the fake clip at each
         batch position."""
         cfg = self.cfg
         real_in, fake_in = self.augment(real), self.augment(fake)
         judges = {name: functools.partial(d, **context) for name, d in self.discriminators.items()}
-        # real clips with the captions of other clips (the batch rolled by one), judged in the same pass
-        wrong = y.roll(1, 0) if self.mismatch and y is not None and len(real) > 1 else None
         terms = {}
         for name, d in self.discriminators.items():
             logits = self._judge(d, [real_in, fake_in] + ([real_in] if wrong is not None else []),
@@ -99,8 +100,10 @@ class Adversary:
         return terms
 
     def g_terms(self, fake: Tensor, y: Tensor | None, weight: float = 1.0, **context: Tensor) -> dict[str, Tensor]:
-        """The trained network's adversarial terms on its ``fake`` clips, each times ``weight``."""
-        fake_in = self.augment(fake)
+        """The trained network's adversarial terms on its ``fake`` clips, each times ``weight``. The
+        discriminators read the labels detached: a learned text encoder learns what helps the network draw the
+        caption, not embeddings that raise the discriminators' projection term whatever the clip shows."""
+        fake_in, y = self.augment(fake), None if y is None else y.detach()
         terms = {f"G_{name}": self.loss.g_loss(d(fake_in, y, **context)) for name, d in self.discriminators.items()}
         return terms if weight == 1 else {k: weight * v for k, v in terms.items()}
 
@@ -118,6 +121,35 @@ class Adversary:
         logits = d(torch.cat(videos), None if labels is None else torch.cat(labels),
                    **{k: torch.cat([v] * len(videos)) for k, v in context.items()})
         return logits.split(len(videos[0]))
+
+
+def mismatched(captions: list[str], first: int = 0, stride: int = 1) -> list[str]:
+    """For each caption, one that differs from it in a single content word where it can: the next caption of the
+    batch (cyclically) that is not the same caption, with one of the words the two differ in taken into the caption
+    (``"a red circle moves left"`` and ``"a blue star moves up"`` give ``"a red star moves left"``, or the colour or
+    the direction swapped; "moves up-left" against "moves up" gives "moves up"), else the next caption whole. A negative that differs in every word is told apart by its easiest word
+    alone (a colour), so the discriminator would never learn the others; one that differs in one word makes it
+    learn each (hard negatives, as in VSE++, Faghri et al. 2018). Which word: by the clip's global position
+    ``first + i * stride`` in the run's stream (no random state, the same whatever the process count)."""
+    out = []
+    for i, caption in enumerate(captions):
+        others = [captions[(i + j) % len(captions)] for j in range(1, len(captions))]
+        other = next((c for c in others if c != caption), others[0])  # all the same: no true negative exists
+        mine, theirs = words(caption), words(other)
+        edits = []   # (i1, i2, j1, j2): mine[i1:i2] becomes theirs[j1:j2]; a replaced run word by word
+        for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, mine, theirs, autojunk=False).get_opcodes():
+            if tag == "replace" and i2 - i1 == j2 - j1:
+                edits += [(i1 + k, i1 + k + 1, j1 + k, j1 + k + 1) for k in range(i2 - i1)]
+            elif tag != "equal":
+                edits.append((i1, i2, j1, j2))
+        # edits of short words only ("a" / "an", which follow the colour) change no attribute
+        edits = [e for e in edits if max(map(len, mine[e[0]:e[1]] + theirs[e[2]:e[3]])) > 2]
+        if not edits:
+            out.append(other)
+            continue
+        i1, i2, j1, j2 = edits[(first + i * stride) % len(edits)]
+        out.append(" ".join(mine[:i1] + theirs[j1:j2] + mine[i2:]))
+    return out
 
 
 class Objective:
@@ -145,8 +177,8 @@ class Objective:
         self.optimizer = self.adam(self.generator.parameters(), self.learning_rate())
         # the discriminators are built after the network, so a seed gives the initial weights of building both
         # together
-        self.adversary = (Adversary(family.discriminators(model_cfg), cfg, device, self.rng, self.adam,
-                                    mismatch=bool(model_cfg.text)) if self.adversarial_weight() > 0 else None)
+        self.adversary = (Adversary(family.discriminators(model_cfg), cfg, device, self.rng, self.adam)
+                          if self.adversarial_weight() > 0 else None)
 
     def adam(self, params, lr: float) -> torch.optim.Optimizer:
         # fused: one kernel over all parameters instead of a loop over tensors (vgan 64: both updates 10 instead of
@@ -242,6 +274,14 @@ class Objective:
             return embed_captions(self.generator, batch["caption"])
         return batch["label"] if self.model_cfg.num_classes else None
 
+    def wrong_labels(self, batch: Batch) -> Tensor | None:
+        """For a text-conditioned model: embeddings of captions that do not describe the batch's clips (see
+        ``mismatched``), for the discriminators' matching-aware term; else None."""
+        if not self.model_cfg.text or len(batch["caption"]) < 2:
+            return None
+        first = self.step * len(batch["caption"]) * self.world_size + self.rank
+        return embed_captions(self.generator, mismatched(batch["caption"], first, self.world_size))
+
     def autocast(self):
         if self.autocast_dtype is None:
             return contextlib.nullcontext()
@@ -266,7 +306,7 @@ class Objective:
         with torch.no_grad(), self.autocast():
             fake = self.fake(real, y)
         with self.autocast():
-            return self.adversary.d_terms(real, fake.float(), y, self.step)
+            return self.adversary.d_terms(real, fake.float(), y, self.step, self.wrong_labels(batch))
 
     # the update
     def _micro_batches(self, batch: Batch):
