@@ -16,21 +16,18 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import time
 from pathlib import Path
 
 import torch
 
+from vidsynth.cli import _run_config
 from vidsynth.data import build_dataset, make_loader
 from vidsynth.io import save_videos
 from vidsynth.metrics import psnr, ssim
 from vidsynth.tasks import predict
-from vidsynth.training import RunConfig
 from vidsynth.training.distributed import keep_freed_memory_mapped
-from vidsynth.training.families import FORMAT_VERSION
 
-PRESET = Path(__file__).resolve().parents[1] / "src" / "vidsynth" / "configs" / "mmnist-predict.json"
 VARIANTS = {  # (model overrides, train overrides) of the preset
     "deterministic": ({}, {}),
     "adversarial": ({}, {"adversarial": 0.01, "loss": "hinge"}),
@@ -64,11 +61,11 @@ def main():
     p.add_argument("--batch-size", type=int, default=None, help="default: the preset's")
     p.add_argument("--out", type=Path, default=None, help="folder for <variant>.png: the first 4 test sequences, "
                                                           "rows = given frames + prediction, then the truth")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a setting of the preset (repeatable), e.g. --set backbone=simvp")
     args = p.parse_args()
     keep_freed_memory_mapped()
-    preset = json.loads(PRESET.read_text())
-    preset.pop("description")
-    base = RunConfig.from_dict({**preset, "format_version": FORMAT_VERSION})
+    base = _run_config("mmnist-predict", None, None, tuple(args.set))
     if args.root:
         base.data = dataclasses.replace(base.data, root=args.root)
     if args.batch_size:

@@ -147,24 +147,46 @@ def test_sample_command_writes_one_row_per_prompt(tmp_path):
 
 def test_mismatched_captions_differ_in_one_content_word():
     captions = ["a red circle moves left", "a blue star moves up", "an orange star moves up", "a red circle moves left"]
+    first_of = lambda *args, **kw: [c[0] for c in mismatched(*args, **kw)]  # noqa: E731
     # clip 0 against "a blue star moves up": the colour, shape or direction taken over, by its position in the stream
     swaps = ["a blue circle moves left", "a red star moves left", "a red circle moves up"]
     for first in range(4):
-        wrong = mismatched(captions, first)
+        wrong = first_of(captions, first)
         assert wrong[0] == swaps[first % 3]
         # clip 1 against "an orange star moves up": only the colour differs in a content word ("a"/"an" do not count)
         assert wrong[1] == "a orange star moves up"
         # clip 3's neighbour (clip 0) reads the same caption: the next one that differs (clip 1) is used
-        assert wrong[3] == ["a blue circle moves left", "a red star moves left", "a red circle moves up"][(first + 3) % 3]
-    assert mismatched(captions, first=0, stride=2)[1] == "a orange star moves up"
-    assert [mismatched(captions, first=0, stride=2)[0], mismatched(captions, first=1, stride=2)[0]] == swaps[:2]
+        assert wrong[3] == swaps[(first + 3) % 3]
+    assert first_of(captions, first=0, stride=2)[1] == "a orange star moves up"
+    assert [first_of(captions, first=0, stride=2)[0], first_of(captions, first=1, stride=2)[0]] == swaps[:2]
+    # several per clip: each with another word, cycling when a clip has fewer
+    wrong = mismatched(captions, first=1, count=3)
+    assert wrong[0] == swaps[1:] + swaps[:1] and wrong[1] == ["a orange star moves up"] * 3
     # captions of different lengths: words are aligned (a diagonal direction has two words)
     pair = ["a red circle moves up-left", "a blue circle moves up"]
-    assert mismatched(pair, first=1) == ["a red circle moves up", "a red circle moves up"]
-    assert mismatched(pair, first=0) == ["a blue circle moves up left", "a blue circle moves up left"]
+    assert first_of(pair, first=1) == ["a red circle moves up", "a red circle moves up"]
+    assert first_of(pair, first=0) == ["a blue circle moves up left", "a blue circle moves up left"]
     # nothing but short words differ: the neighbour whole; nothing differs: the neighbour (no negative exists)
-    assert mismatched(["a red star", "an red star"]) == ["an red star", "a red star"]
-    assert mismatched(["a red circle", "a red circle"]) == ["a red circle", "a red circle"]
+    assert first_of(["a red star", "an red star"]) == ["an red star", "a red star"]
+    assert first_of(["a red circle", "a red circle"]) == ["a red circle", "a red circle"]
+
+
+@pytest.mark.parametrize("family", ["mocogan", "continuous"])
+def test_discriminators_score_several_captions_per_clip_at_once(family):
+    cfg = model_config(family, **read_by(family, **SMALL), text="learned", text_dim=12, text_vocabulary=WORDS)
+    models = build_models(cfg, seed=0)
+    captions = [["a red circle moves up", "a blue circle moves up", "a red star moves up"],
+                ["a blue star moves left", "a red star moves left", "a blue star moves up"]]
+    labels = embed_captions(models.generator, [c for clip in captions for c in clip]).detach().view(2, 3, 12)
+    frames = 8 if family == "mocogan" else cfg.d_frames
+    video = torch.rand(2, 3, frames, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    context = {"times": torch.tensor([[0.0, 2, 5], [1, 3, 7]])[:, :frames]} if family == "continuous" else {}
+    for name, d in models.discriminators.items():
+        d.eval()   # the image D's frame phase advances with each training-mode call: score the same frames each time
+        together = d(video, labels, **context)
+        assert together.shape == (2, 3), name
+        for k in range(3):
+            torch.testing.assert_close(d(video, labels[:, k], **context), together[:, k], rtol=1e-4, atol=1e-4)
 
 
 def test_vae_prior_follows_the_caption():

@@ -322,7 +322,8 @@ class SparseFrameDiscriminator(nn.Module):
             times = torch.arange(k, device=video.device).expand(b, k) if times is None else times
             assert_shape(times, [b, k], "times")
             gaps = sines(times[:, 1:].float() - times[:, :-1].float(), self.cfg.time_frequencies).flatten(1)
-            logits = logits + (self.time_embed(gaps) * h).sum(1)
+            term = (self.time_embed(gaps) * h).sum(1)
+            logits = logits + (term.unsqueeze(1) if logits.dim() == 2 else term)
         return logits
 
 

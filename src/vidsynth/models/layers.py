@@ -64,8 +64,8 @@ def check_labels(labels: Tensor | None, batch: int, condition: "Condition | int"
     what = f"a text embedding of {condition.dim}" if condition.dim else f"{condition.classes} classes"
     if labels is None:
         raise AssertionError(f"labels: this model is conditional ({what}), got None")
-    if condition.dim:
-        assert_shape(labels, [batch, condition.dim], "labels (text embeddings)")
+    if condition.dim:   # [B, dim], or [B, K, dim]: K captions per clip, which a projection head scores at once
+        assert_shape(labels, [batch] + [None] * (labels.dim() == 3) + [condition.dim], "labels (text embeddings)")
         if not labels.is_floating_point():
             raise AssertionError(f"labels: expected a float text embedding, got {labels.dtype}")
         return labels
@@ -348,7 +348,8 @@ class BatchNorm(nn.Module):
 class ProjectionHead(nn.Module):
     """Projection discriminator head (Miyato & Koyama 2018): ``logit = linear(h) + sum(embed(y) * h)``;
     the second term only for a conditional model (y: a class, or a text embedding mapped linearly, as Reed et al.
-    2016's text-conditional D). h ``[B, F]`` -> logits ``[B]``."""
+    2016's text-conditional D). h ``[B, F]`` -> logits ``[B]``; with text embeddings ``[B, K, dim]`` (K captions
+    per clip) -> ``[B, K]``: the clip's features are computed once however many captions they are scored with."""
 
     def __init__(self, in_features: int, num_classes: "Condition | int" = 0, sn: bool = False):
         super().__init__()
@@ -361,6 +362,8 @@ class ProjectionHead(nn.Module):
     def forward(self, h: Tensor, labels: Tensor | None = None) -> Tensor:
         labels = check_labels(labels, h.shape[0], self.condition)
         logits = self.linear(h).squeeze(1)
+        if self.embed is not None and labels.dim() == 3:
+            return logits.unsqueeze(1) + (self.embed(labels) * h.unsqueeze(1)).sum(2)
         if self.embed is not None:
             logits = logits + (self.embed(labels) * h).sum(1)
         return logits

@@ -225,7 +225,7 @@ class ImageDiscriminator(nn.Module):
         frames = video.transpose(1, 2)[torch.arange(b, device=video.device)[:, None], index]  # [B, k, C, R, R]
         per_frame = None if labels is None else labels.repeat_interleave(k, 0)
         logits = self.frames(frames.reshape(b * k, -1, r, r), per_frame)
-        return logits.view(b, k).mean(1)
+        return logits.view(b, k, *logits.shape[1:]).mean(1)
 
 
 def build(cfg: MocoganConfig) -> VideoGenerator:

@@ -78,20 +78,24 @@ class Adversary:
 
     def d_terms(self, real: Tensor, fake: Tensor, y: Tensor | None, step: int, wrong: Tensor | None = None,
                 **context: Tensor) -> dict[str, Tensor]:
-        """The discriminators' loss terms on ``real`` and (detached) ``fake`` clips; ``wrong``: labels that do not
-        describe the real clips (judged with them in the same pass), or None. ``context``: per-clip tensors the
+        """The discriminators' loss terms on ``real`` and (detached) ``fake`` clips; ``wrong``: text embeddings
+        ``[B, K, dim]`` of K captions per clip that do not describe the real clips, or None (scored by the projection
+        heads from the same features as the clip's own caption, so K costs a dot product each). ``context``: per-clip tensors the
         discriminators also read (e.g. the frames' ``times``), the same for the real and the fake clip at each
         batch position."""
         cfg = self.cfg
         real_in, fake_in = self.augment(real), self.augment(fake)
         judges = {name: functools.partial(d, **context) for name, d in self.discriminators.items()}
+        # with wrong captions, every clip is scored with [its own caption, K wrong ones]; a fake's wrong scores unused
+        labels = None if y is None else [y, y] if wrong is None else [torch.cat([y.unsqueeze(1), wrong], 1)] * 2
         terms = {}
         for name, d in self.discriminators.items():
-            logits = self._judge(d, [real_in, fake_in] + ([real_in] if wrong is not None else []),
-                                 None if y is None else [y, y] + ([wrong] if wrong is not None else []), context)
-            terms[f"D_{name}"] = self.loss.d_loss(logits[0], logits[1])
+            real_logits, fake_logits = self._judge(d, [real_in, fake_in], labels, context)
+            if wrong is not None:
+                real_logits, mismatch_logits, fake_logits = real_logits[:, 0], real_logits[:, 1:], fake_logits[:, 0]
+            terms[f"D_{name}"] = self.loss.d_loss(real_logits, fake_logits)
             if wrong is not None:   # (the real term again: real weighs 2, each kind of fake 1, as in GAN-INT-CLS)
-                terms[f"D_{name}_mismatch"] = self.loss.d_loss(logits[0], logits[2])
+                terms[f"D_{name}_mismatch"] = self.loss.d_loss(real_logits, mismatch_logits.flatten())
         if self.loss.gradient_penalty:
             terms["gp"] = cfg.gp_lambda * sum(gradient_penalty(d, real_in, fake_in, y, self.rng)
                                               for d in judges.values())
@@ -123,14 +127,18 @@ class Adversary:
         return logits.split(len(videos[0]))
 
 
-def mismatched(captions: list[str], first: int = 0, stride: int = 1) -> list[str]:
+NEGATIVES = 3   # wrong captions per clip in the matching-aware term (one per attribute of a Shapes caption)
+
+
+def mismatched(captions: list[str], first: int = 0, stride: int = 1, count: int = 1) -> list[list[str]]:
     """For each caption, one that differs from it in a single content word where it can: the next caption of the
     batch (cyclically) that is not the same caption, with one of the words the two differ in taken into the caption
     (``"a red circle moves left"`` and ``"a blue star moves up"`` give ``"a red star moves left"``, or the colour or
     the direction swapped; "moves up-left" against "moves up" gives "moves up"), else the next caption whole. A negative that differs in every word is told apart by its easiest word
     alone (a colour), so the discriminator would never learn the others; one that differs in one word makes it
-    learn each (hard negatives, as in VSE++, Faghri et al. 2018). Which word: by the clip's global position
-    ``first + i * stride`` in the run's stream (no random state, the same whatever the process count)."""
+    learn each (hard negatives, as in VSE++, Faghri et al. 2018). ``count`` captions per clip, each with another of
+    the words (cyclically); which first: by the clip's global position ``first + i * stride`` in the run's stream
+    (no random state, the same whatever the process count)."""
     out = []
     for i, caption in enumerate(captions):
         others = [captions[(i + j) % len(captions)] for j in range(1, len(captions))]
@@ -145,10 +153,11 @@ def mismatched(captions: list[str], first: int = 0, stride: int = 1) -> list[str
         # edits of short words only ("a" / "an", which follow the colour) change no attribute
         edits = [e for e in edits if max(map(len, mine[e[0]:e[1]] + theirs[e[2]:e[3]])) > 2]
         if not edits:
-            out.append(other)
+            out.append([other] * count)
             continue
-        i1, i2, j1, j2 = edits[(first + i * stride) % len(edits)]
-        out.append(" ".join(mine[:i1] + theirs[j1:j2] + mine[i2:]))
+        position = first + i * stride
+        out.append([" ".join(mine[:i1] + theirs[j1:j2] + mine[i2:])
+                    for i1, i2, j1, j2 in (edits[(position + j) % len(edits)] for j in range(count))])
     return out
 
 
@@ -275,12 +284,14 @@ class Objective:
         return batch["label"] if self.model_cfg.num_classes else None
 
     def wrong_labels(self, batch: Batch) -> Tensor | None:
-        """For a text-conditioned model: embeddings of captions that do not describe the batch's clips (see
-        ``mismatched``), for the discriminators' matching-aware term; else None."""
+        """For a text-conditioned model: embeddings ``[B, NEGATIVES, dim]`` of captions that do not describe the
+        batch's clips (see ``mismatched``), for the discriminators' matching-aware term; else None."""
         if not self.model_cfg.text or len(batch["caption"]) < 2:
             return None
         first = self.step * len(batch["caption"]) * self.world_size + self.rank
-        return embed_captions(self.generator, mismatched(batch["caption"], first, self.world_size))
+        wrong = mismatched(batch["caption"], first, self.world_size, NEGATIVES)
+        embedded = embed_captions(self.generator, [c for per_clip in wrong for c in per_clip])
+        return embedded.view(len(wrong), NEGATIVES, -1)
 
     def autocast(self):
         if self.autocast_dtype is None:
