@@ -240,8 +240,10 @@ class CompletionNet(nn.Module):
         w = [min(cfg.max_channels, cfg.g_channels * 2**i) for i in range(stages + 1)]
         self.stem = conv(3, cfg.channels + 1, w[0], (1, 3, 3), 1, (0, 1, 1))
         self.down = nn.ModuleList(conv(3, w[i], w[i + 1], (1, 4, 4), (1, 2, 2), (0, 1, 1)) for i in range(stages))
-        self.blocks = (SimVPTranslator(w[-1], cfg.num_frames, cfg.translator_channels, cfg.translator_blocks)
-                       if cfg.backbone == "simvp" else nn.Sequential(*(TemporalBlock(w[-1], d) for d in self.DILATIONS)))
+        if cfg.backbone == "simvp":
+            self.blocks = SimVPTranslator(w[-1], cfg.num_frames, cfg.translator_channels, cfg.translator_blocks)
+        else:
+            self.blocks = nn.Sequential(*(TemporalBlock(w[-1], d) for d in self.DILATIONS))
         self.embed = init_weights(self.condition.embedding(w[-1])) if self.condition else None
         if cfg.stochastic:
             self.real_stem = conv(3, cfg.channels, w[0], (1, 3, 3), 1, (0, 1, 1))

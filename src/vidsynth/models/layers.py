@@ -362,11 +362,11 @@ class ProjectionHead(nn.Module):
     def forward(self, h: Tensor, labels: Tensor | None = None) -> Tensor:
         labels = check_labels(labels, h.shape[0], self.condition)
         logits = self.linear(h).squeeze(1)
-        if self.embed is not None and labels.dim() == 3:
-            return logits.unsqueeze(1) + (self.embed(labels) * h.unsqueeze(1)).sum(2)
-        if self.embed is not None:
-            logits = logits + (self.embed(labels) * h).sum(1)
-        return logits
+        if self.embed is None:
+            return logits
+        if labels.dim() == 3:   # K captions per clip: [B, 1, F] features against [B, K, F] embeddings
+            logits, h = logits.unsqueeze(1), h.unsqueeze(1)
+        return logits + (self.embed(labels) * h).sum(-1)
 
 
 # Nearest x2 then a 3-tap conv (padding 1), seen from the low-resolution input: output sub-position d of input

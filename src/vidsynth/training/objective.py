@@ -80,9 +80,9 @@ class Adversary:
                 **context: Tensor) -> dict[str, Tensor]:
         """The discriminators' loss terms on ``real`` and (detached) ``fake`` clips; ``wrong``: text embeddings
         ``[B, K, dim]`` of K captions per clip that do not describe the real clips, or None (scored by the projection
-        heads from the same features as the clip's own caption, so K costs a dot product each). ``context``: per-clip tensors the
-        discriminators also read (e.g. the frames' ``times``), the same for the real and the fake clip at each
-        batch position."""
+        heads from the same features as the clip's own caption, so K costs a dot product each). ``context``:
+        per-clip tensors the discriminators also read (e.g. the frames' ``times``), the same for the real and the
+        fake clip at each batch position."""
         cfg = self.cfg
         real_in, fake_in = self.augment(real), self.augment(fake)
         judges = {name: functools.partial(d, **context) for name, d in self.discriminators.items()}
@@ -91,11 +91,10 @@ class Adversary:
         terms = {}
         for name, d in self.discriminators.items():
             real_logits, fake_logits = self._judge(d, [real_in, fake_in], labels, context)
-            if wrong is not None:
-                real_logits, mismatch_logits, fake_logits = real_logits[:, 0], real_logits[:, 1:], fake_logits[:, 0]
-            terms[f"D_{name}"] = self.loss.d_loss(real_logits, fake_logits)
             if wrong is not None:   # (the real term again: real weighs 2, each kind of fake 1, as in GAN-INT-CLS)
-                terms[f"D_{name}_mismatch"] = self.loss.d_loss(real_logits, mismatch_logits.flatten())
+                terms[f"D_{name}_mismatch"] = self.loss.d_loss(real_logits[:, 0], real_logits[:, 1:].flatten())
+                real_logits, fake_logits = real_logits[:, 0], fake_logits[:, 0]
+            terms[f"D_{name}"] = self.loss.d_loss(real_logits, fake_logits)
         if self.loss.gradient_penalty:
             terms["gp"] = cfg.gp_lambda * sum(gradient_penalty(d, real_in, fake_in, y, self.rng)
                                               for d in judges.values())
@@ -134,11 +133,12 @@ def mismatched(captions: list[str], first: int = 0, stride: int = 1, count: int 
     """For each caption, one that differs from it in a single content word where it can: the next caption of the
     batch (cyclically) that is not the same caption, with one of the words the two differ in taken into the caption
     (``"a red circle moves left"`` and ``"a blue star moves up"`` give ``"a red star moves left"``, or the colour or
-    the direction swapped; "moves up-left" against "moves up" gives "moves up"), else the next caption whole. A negative that differs in every word is told apart by its easiest word
-    alone (a colour), so the discriminator would never learn the others; one that differs in one word makes it
-    learn each (hard negatives, as in VSE++, Faghri et al. 2018). ``count`` captions per clip, each with another of
-    the words (cyclically); which first: by the clip's global position ``first + i * stride`` in the run's stream
-    (no random state, the same whatever the process count)."""
+    the direction swapped; "moves up-left" against "moves up" gives "moves up"), else the next caption whole. A
+    negative that differs in every word is told apart by its easiest word alone (a colour), so the discriminator
+    would never learn the others; one that differs in one word makes it learn each (hard negatives, as in VSE++,
+    Faghri et al. 2018). ``count`` captions per clip, each with another of the words (cyclically); which first: by
+    the clip's global position ``first + i * stride`` in the run's stream (no random state, the same whatever the
+    process count)."""
     out = []
     for i, caption in enumerate(captions):
         others = [captions[(i + j) % len(captions)] for j in range(1, len(captions))]
