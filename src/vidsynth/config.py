@@ -127,6 +127,8 @@ class TrainConfig:
     accum: int = 1                  # gradient accumulation micro-batches per update
     steps: int = 2000               # updates (generator updates for a GAN)
     minutes: float = 0.0            # wall-clock budget: stop with a checkpoint and samples after this long (0 = off)
+    lr_schedule: str = "constant"   # constant | onecycle (up from lr/25 over the first 30% of `steps`, then down to
+    #                                 lr/250000, cosine both ways: torch's OneCycleLR; the recipe of SimVP and TAU)
     sample_every: int = 250
     checkpoint_every: int = 250
     keep_checkpoints: int = 3
@@ -145,11 +147,13 @@ class TrainConfig:
         """Reject bad values before any work starts (families extend this)."""
         check_limits(self)
         one_of(self, "precision", ("fp32", "bf16", "fp16"))
+        one_of(self, "lr_schedule", LR_SCHEDULES)
         one_of(self, "device", ("auto", "cpu", "cuda"))
         return self
 
 
 RESOLUTIONS = (32, 64, 128, 256)
+LR_SCHEDULES = ("constant", "onecycle")
 
 
 # Every number an option may hold, for every family, checked in one place (check_limits) before anything is built

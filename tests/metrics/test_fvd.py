@@ -152,7 +152,7 @@ def test_completion_models_are_scored_on_the_real_clips_they_complete(tmp_path):
     cfg = model_config("completion", resolution=32, num_frames=16, context=4, g_channels=8, stochastic=True,
                        latent_channels=2, task="predict")
     network = build_network(cfg)
-    torch.nn.init.normal_(network.out.weight, 0, 0.05)
+    torch.nn.init.normal_(network.residual_conv.weight, 0, 0.05)
     model = CompletionSampler(network, cfg)
     protocol = parse_metric("fvd3_16f")
     dataset = build_dataset(SHAPES)

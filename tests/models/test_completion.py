@@ -10,7 +10,7 @@ from helpers import build_models, make_objective
 from vidsynth.config import ModelConfig
 from vidsynth.errors import UserError
 from vidsynth.losses.vae import gaussian_kl
-from vidsynth.models.completion import CompletionSampler, compose, hole_mask, keyframes, task_mask
+from vidsynth.models.completion import CompletionSampler, compose, hole_mask, keyframes, task_mask, warp
 from vidsynth.tasks import inpaint, interpolate, predict, read_clip, read_hole
 from vidsynth.training import model_config
 from vidsynth.training.completion import CompletionObjective
@@ -23,8 +23,14 @@ def tiny(resolution=32, num_frames=8, **kw) -> ModelConfig:
     return model_config("completion", **{**values, **kw})
 
 
-# the contract of the completion model holds for both translators
-backbones = pytest.mark.parametrize("backbone", ["temporal", "simvp"])
+# the contract of the completion model holds for both translators, and with the previous frame warped
+backbones = pytest.mark.parametrize("backbone", ["temporal", "simvp", "simvp+warp"])
+
+
+def variant(backbone: str) -> dict:
+    """The model options of a ``backbones`` case."""
+    name, *warp = backbone.split("+")
+    return {"backbone": name, "warp": bool(warp)}
 
 
 def build_model(cfg):
@@ -36,7 +42,9 @@ def random_net(**kw) -> CompletionSampler:
     its sampler."""
     torch.manual_seed(0)
     net = build_model(tiny(**kw)).generator
-    torch.nn.init.normal_(net.out.weight, 0, 0.05)
+    torch.nn.init.normal_(net.residual_conv.weight, 0, 0.05)
+    if kw.get("warp"):
+        torch.nn.init.normal_(net.flow.weight, 0, 0.05)
     return CompletionSampler(net, tiny(**kw))
 
 
@@ -46,25 +54,31 @@ def clip(b=2, t=8, r=32, seed=1):
 
 @backbones
 def test_prediction_keeps_the_context_and_has_the_asked_length(backbone):
-    net, video = random_net(backbone=backbone), clip()
+    net, video = random_net(**variant(backbone)), clip()
     # temporal: longer than trained, the network is convolutional in time; simvp: the trained length only
     frames = 9 if backbone == "temporal" else 5
     out = predict(net, video, context=3, frames=frames)
     assert out.shape == (2, 3, 3 + frames, 32, 32)
     assert torch.equal(out[:, :, :3], video[:, :, :3])
     assert (out[:, :, 3:] - video[:, :, 2:3]).abs().max() > 0
-    if backbone == "simvp":
+    if backbone != "temporal":
         with pytest.raises(UserError, match="reads exactly the 8 frames it was trained on, got 12"):
             predict(net, video, context=3, frames=9)
 
 
 @backbones
 def test_zero_residual_repeats_the_last_known_frame(backbone):
-    net, video = random_net(backbone=backbone), clip()
-    torch.nn.init.zeros_(net.model.out.weight)
-    torch.nn.init.zeros_(net.model.out.bias)
+    net, video = random_net(**variant(backbone)), clip()
+    torch.nn.init.zeros_(net.model.residual_conv.weight)
+    torch.nn.init.zeros_(net.model.residual_conv.bias)
+    if variant(backbone)["warp"]:
+        torch.nn.init.zeros_(net.model.flow.weight)
     out = predict(net, video, context=3, frames=5)
-    assert torch.equal(out[:, :, 3:], video[:, :, 2:3].expand(-1, -1, 5, -1, -1))
+    expected = video[:, :, 2:3].expand(-1, -1, 5, -1, -1)
+    if variant(backbone)["warp"]:  # a zero flow samples every pixel at its own centre, up to float rounding
+        torch.testing.assert_close(out[:, :, 3:], expected)
+    else:
+        assert torch.equal(out[:, :, 3:], expected)
     # compose itself: out_t = out_{t-1} + r_t on unknown pixels
     mask = torch.zeros(1, 1, 4, 2, 2)
     mask[:, :, 0] = 1
@@ -72,9 +86,27 @@ def test_zero_residual_repeats_the_last_known_frame(backbone):
     torch.testing.assert_close(compose(x, mask, r)[:, :, 3], x[:, :, 0] + r[:, :, 1:].sum(2))
 
 
+def test_warp_moves_the_image_by_the_flow():
+    """Whole-pixel flows move pixels exactly (border pixels repeat); a half-pixel flow averages two neighbours."""
+    image = torch.rand(2, 3, 9, 11)
+    flow = torch.zeros(2, 2, 9, 11)
+    flow[:, 0], flow[:, 1] = 2, -1  # each pixel reads the one 2 to the right and 1 up
+    torch.testing.assert_close(warp(image, flow)[:, :, 1:, :-2], image[:, :, :-1, 2:])
+    torch.testing.assert_close(warp(image, flow)[:, :, 0, :-2], image[:, :, 0, 2:])
+    half = torch.zeros(2, 2, 9, 11)
+    half[:, 0] = 0.5
+    torch.testing.assert_close(warp(image, half)[..., :-1], (image[..., :-1] + image[..., 1:]) / 2)
+    # compose with a flow warps the previous output before adding the residual
+    video, mask = torch.rand(2, 3, 2, 9, 11), torch.zeros(2, 1, 2, 9, 11)
+    mask[:, :, 0] = 1
+    residual = torch.rand(2, 3, 2, 9, 11)
+    torch.testing.assert_close(compose(video, mask, residual, torch.stack([flow, flow], 2))[:, :, 1],
+                               warp(video[:, :, 0], flow) + residual[:, :, 1])
+
+
 @backbones
 def test_inpainting_keeps_every_known_pixel_exactly(backbone):
-    net, video = random_net(backbone=backbone), clip()
+    net, video = random_net(**variant(backbone)), clip()
     hole = hole_mask(32, torch.Generator().manual_seed(3))[None, None, None]
     out = inpaint(net, video, hole)
     known = (hole == 0).expand_as(video)
@@ -83,8 +115,25 @@ def test_inpainting_keeps_every_known_pixel_exactly(backbone):
 
 
 @backbones
+def test_a_clip_completes_alike_alone_and_among_clips_with_other_masks(backbone):
+    """The per-frame layers encode a frame no clip of the batch knows once, and decode no frame every clip knows
+    whole: a clip's completion must not depend on the other clips' masks."""
+    net, video = random_net(**variant(backbone)), clip(b=3)
+    predicting = task_mask("predict", 1, 8, 32, context=3)
+    masks = torch.cat([predicting, task_mask("interpolate", 1, 8, 32), 1 - hole_mask(32)[None, None, None]
+                       .expand(1, 1, 8, -1, -1)])
+    together = net.complete(video, masks)
+    for i in range(3):
+        torch.testing.assert_close(net.complete(video[i: i + 1], masks[i: i + 1]), together[i: i + 1],
+                                   atol=1e-5, rtol=1e-4)
+    # the same mask in all clips (the skipping at work) against mixed masks
+    alike = net.complete(video[:2], predicting.expand(2, -1, -1, -1, -1))
+    torch.testing.assert_close(alike[:1], together[:1], atol=1e-5, rtol=1e-4)
+
+
+@backbones
 def test_interpolation_endpoints_are_the_given_frames(backbone):
-    net, video = random_net(backbone=backbone), clip()
+    net, video = random_net(**variant(backbone)), clip()
     out = interpolate(net, video[:, :, 0], video[:, :, -1], 8)
     assert out.shape == (2, 3, 8, 32, 32)
     assert torch.equal(out[:, :, 0], video[:, :, 0]) and torch.equal(out[:, :, -1], video[:, :, -1])
@@ -113,7 +162,7 @@ def test_the_deterministic_predictor_beats_repeating_the_last_frame(backbone):
     from vidsynth.data import build_dataset
     data = dict(name="shapes", resolution=32, num_frames=8, background="plain")
     train_set, val_set = build_dataset(**data, length=1600), build_dataset(**data, split="val")
-    obj = make_objective(tiny(backbone=backbone), batch_size=8, content_l2=1.0, lr=2e-3, ema=0.0)
+    obj = make_objective(tiny(**variant(backbone)), batch_size=8, content_l2=1.0, lr=2e-3, ema=0.0)
     assert isinstance(obj, CompletionObjective)
     batches = iter(torch.utils.data.DataLoader(train_set, batch_size=8, shuffle=True, drop_last=True,
                                                generator=torch.Generator().manual_seed(0)))
@@ -148,7 +197,7 @@ def test_file_inputs_use_the_training_transforms(tmp_path, make_video):
 
 @backbones
 def test_stochastic_predictions_keep_the_context_and_vary_with_the_seed(backbone):
-    net, video = random_net(stochastic=True, latent_channels=2, backbone=backbone), clip()
+    net, video = random_net(stochastic=True, latent_channels=2, **variant(backbone)), clip()
     seeded = lambda s: torch.Generator().manual_seed(s)  # noqa: E731
     a, b = predict(net, video, 3, 5, generator=seeded(0)), predict(net, video, 3, 5, generator=seeded(1))
     assert torch.equal(a[:, :, :3], video[:, :, :3]) and torch.equal(b[:, :, :3], video[:, :, :3])

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +21,7 @@ from vidsynth.losses.vae import NLL_CONSTANT
 from vidsynth.training import RunConfig, model_config, train_config
 from vidsynth.training.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
 from vidsynth.training.loop import train
+from vidsynth.training.objective import lr_factor
 
 
 def tiny_model(model: str) -> dict:
@@ -246,6 +248,35 @@ def test_completion_trains_and_resumes_exactly(tmp_path):
     resumed_cfg.train = dataclasses.replace(resumed_cfg.train, steps=4)
     resumed = train(resumed_cfg, resume=first, progress=False)
     assert_states_equal(objective_state(straight)["objective"], objective_state(resumed)["objective"])
+
+
+@pytest.mark.parametrize("steps", [10, 1000])
+def test_onecycle_schedule_matches_torch(steps):
+    """The schedule against torch's OneCycleLR (its defaults), the reference implementation."""
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    reference = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=2e-3, total_steps=steps)
+    for step in range(steps):
+        assert lr_factor("onecycle", step, steps) * 2e-3 == pytest.approx(optimizer.param_groups[0]["lr"], rel=1e-9)
+        optimizer.step()
+        reference.step() if step < steps - 1 else None
+    assert lr_factor("onecycle", steps + 5, steps) == lr_factor("onecycle", steps - 1, steps)
+    assert lr_factor("constant", 7, steps) == 1.0
+
+
+def test_onecycle_run_resumes_exactly_from_a_mid_run_checkpoint(tmp_path):
+    """A run killed after its step-2 checkpoint resumes on the same schedule (the learning rate is a function of
+    the step and the configured steps) and ends bit for bit where the uninterrupted run ends."""
+    cfg = tiny("completion", steps=4, checkpoint_every=2, content_l2=1.0, lr_schedule="onecycle", lr=1e-3)
+    cfg.model = dataclasses.replace(cfg.model, context=3)
+    straight = train(cfg, outdir=tmp_path / "a", progress=False)
+    state = objective_state(straight)["objective"]
+    assert state["optimizers"]["generator"]["param_groups"][0]["lr"] == pytest.approx(
+        1e-3 * lr_factor("onecycle", 3, 4), rel=1e-12)
+    killed = tmp_path / "b" / straight.name
+    shutil.copytree(straight, killed)
+    list_checkpoints(killed / "checkpoints")[-1].unlink()
+    resumed = train(RunConfig.load(killed), resume=killed, progress=False)
+    assert_states_equal(state, objective_state(resumed)["objective"])
 
 
 def test_a_run_of_format_1_resumes_exactly(tmp_path):

@@ -8,13 +8,14 @@ clip with every known pixel kept exactly. What is known is the task:
 - ``inpaint``: everything outside a spatio-temporal hole (training draws random boxes and brush strokes).
 
 As in the seeds' predictor, each unknown pixel is the same pixel of the previous (completed) frame plus a
-residual from the network: ``out_t = m_t * x_t + (1 - m_t) * (out_{t-1} + r_t)``. With a zero residual a
-prediction repeats the last context frame; the output layer starts at zero, so training starts from that
-baseline. The network is fully convolutional in time, so a trained model also completes clips of other lengths.
+residual from the network: ``out_t = m_t * x_t + (1 - m_t) * (out_{t-1} + r_t)``. With ``warp`` the translator
+also gives a flow per frame (at 16x16, upsampled bilinearly) and the previous frame is warped by it first: motion
+moves pixels instead of redrawing them. With a zero residual and flow a prediction repeats the last context frame;
+the output layers start at zero, so training starts from that baseline.
 
-Network: per-frame 2D convs down to 16x16 (stride-2, widths doubling), a translator that mixes the frames, then
-nearest-resize convs back up with additive skips; a class embedding is added at 16x16 when the data has labels.
-Two translators (``backbone``):
+Network: convs down to 16x16 (stride-2, widths doubling), a translator that mixes the frames, then nearest-resize
+convs back up with additive skips; a class embedding is added at 16x16 when the data has labels. Two translators
+(``backbone``):
 
 - ``temporal``: four residual blocks of a temporal conv (kernel 3, dilation 1, 2, 4, 8: a 31-frame receptive
   field) and a spatial conv. Fully convolutional in time: a model completes clips of any length.
@@ -22,7 +23,9 @@ Two translators (``backbone``):
   2022, "SimVP: Simpler yet Better Video Prediction") with the Temporal Attention Unit blocks of TAU (Tan et al.
   2023, "Temporal Attention Unit: Towards Efficient Spatiotemporal Predictive Learning"): every frame sees every
   other at once, with no recurrence and no 3D conv, the cheapest of the strong predictors per step. It reads
-  exactly the ``num_frames`` it was trained on.
+  exactly the ``num_frames`` it was trained on. Its encoder and decoder are 2D convs on the frames folded into the
+  batch; a frame no clip of the batch knows is encoded once, and a frame every clip knows whole is not decoded
+  (prediction: half the encoder's and the decoder's work).
 """
 
 from __future__ import annotations
@@ -36,8 +39,8 @@ from torch import Tensor, nn
 
 from vidsynth.config import ModelConfig, one_of
 from vidsynth.errors import UserError
-from vidsynth.models.layers import (ResizeConv, VideoDiscriminator, assert_shape, check_labels, condition_of, conv,
-                                    evaluating, init_weights)
+from vidsynth.models.layers import (ResizeConv, VideoDiscriminator, assert_shape, channels_last, check_labels,
+                                    condition_of, conv, evaluating, init_weights)
 from vidsynth.models.sampler import Sampler
 
 __all__ = ["TASKS", "CompletionConfig", "CompletionNet", "CompletionSampler", "compose", "task_mask",
@@ -57,6 +60,7 @@ class CompletionConfig(ModelConfig):
     #                                 TAU blocks; the trained clip length only)
     translator_channels: int = 256  # backbone=simvp: the translator's width
     translator_blocks: int = 8      # backbone=simvp: TAU blocks
+    warp: bool = False              # warp the previous frame by a flow from the translator before adding the residual
 
     def check(self) -> "CompletionConfig":
         super().check()
@@ -68,15 +72,30 @@ class CompletionConfig(ModelConfig):
         return self
 
 
-def compose(video: Tensor, mask: Tensor, residual: Tensor) -> Tensor:
+def compose(video: Tensor, mask: Tensor, residual: Tensor, flow: Tensor | None = None) -> Tensor:
     """``out_t = m_t * x_t + (1 - m_t) * (out_{t-1} + r_t)``, ``out_{-1} = 0``: known pixels exactly, the others
-    the previous frame's plus the residual. video/residual ``[B, C, T, H, W]``, mask ``[B, 1, T, H, W]``."""
+    the previous frame's plus the residual; with ``flow`` (``[B, 2, T, H, W]``, pixels) the previous frame is first
+    warped by it, ``warp(out_{t-1}, f_t)``. video/residual ``[B, C, T, H, W]``, mask ``[B, 1, T, H, W]``."""
     previous, frames = torch.zeros_like(video[:, :, 0]), []
     for t in range(video.shape[2]):
         m = mask[:, :, t]
+        if flow is not None and t:
+            previous = warp(previous, flow[:, :, t])
         previous = m * video[:, :, t] + (1 - m) * (previous + residual[:, :, t])
         frames.append(previous)
     return torch.stack(frames, 2)
+
+
+def warp(image: Tensor, flow: Tensor) -> Tensor:
+    """``image[p + flow(p)]`` at every pixel p, bilinear, the border repeated outside: ``image`` ``[B, C, H, W]``,
+    ``flow`` ``[B, 2, H, W]`` (x, y displacements in pixels)."""
+    b, _, h, w = image.shape
+    ys, xs = torch.meshgrid(torch.arange(h, device=image.device, dtype=image.dtype),
+                            torch.arange(w, device=image.device, dtype=image.dtype), indexing="ij")
+    # pixel centres to grid_sample's [-1, 1] (align_corners=False: -1 and 1 are the outer edges)
+    x = (2 * (xs + flow[:, 0]) + 1) / w - 1
+    y = (2 * (ys + flow[:, 1]) + 1) / h - 1
+    return F.grid_sample(image, torch.stack([x, y], -1), mode="bilinear", padding_mode="border", align_corners=False)
 
 
 def keyframes(num_frames: int, stride: int) -> list[int]:
@@ -238,25 +257,42 @@ class CompletionNet(nn.Module):
         self.cfg, self.num_classes, self.condition = cfg, cfg.num_classes, condition_of(cfg)
         stages = max(1, int(math.log2(cfg.resolution // 16)))
         w = [min(cfg.max_channels, cfg.g_channels * 2**i) for i in range(stages + 1)]
-        self.stem = conv(3, cfg.channels + 1, w[0], (1, 3, 3), 1, (0, 1, 1))
-        self.down = nn.ModuleList(conv(3, w[i], w[i + 1], (1, 4, 4), (1, 2, 2), (0, 1, 1)) for i in range(stages))
-        if cfg.backbone == "simvp":
+        # simvp: the frames' encoder and decoder are 2D convs on the frames folded into the batch (the function of
+        # the temporal backbone's (1, k, k) 3D convs, which oneDNN runs slower: a training step 1.3x longer on 2 CPU
+        # cores), and the decoder's upsampling mixes no frames (the translator does)
+        self.per_frame = cfg.backbone == "simvp"
+        dims, k3, k4, s2, p1 = (2, 3, 4, 2, 1) if self.per_frame else (3, (1, 3, 3), (1, 4, 4), (1, 2, 2), (0, 1, 1))
+        self.stem = conv(dims, cfg.channels + 1, w[0], k3, 1, p1)
+        self.down = nn.ModuleList(conv(dims, w[i], w[i + 1], k4, s2, p1) for i in range(stages))
+        if self.per_frame:
             self.blocks = SimVPTranslator(w[-1], cfg.num_frames, cfg.translator_channels, cfg.translator_blocks)
         else:
             self.blocks = nn.Sequential(*(TemporalBlock(w[-1], d) for d in self.DILATIONS))
         self.embed = init_weights(self.condition.embedding(w[-1])) if self.condition else None
         if cfg.stochastic:
-            self.real_stem = conv(3, cfg.channels, w[0], (1, 3, 3), 1, (0, 1, 1))
-            self.real_down = nn.ModuleList(conv(3, w[i], w[i + 1], (1, 4, 4), (1, 2, 2), (0, 1, 1))
-                                           for i in range(stages))
+            self.real_stem = conv(dims, cfg.channels, w[0], k3, 1, p1)
+            self.real_down = nn.ModuleList(conv(dims, w[i], w[i + 1], k4, s2, p1) for i in range(stages))
             self.prior = LatentHead(w[-1], cfg.latent_channels)
             self.posterior = LatentHead(2 * w[-1], cfg.latent_channels)
             self.inject = conv(3, cfg.latent_channels, w[-1], 1, 1, 0)
             self.after_latent = TemporalBlock(w[-1], 1)
-        self.up = nn.ModuleList(ResizeConv(w[i + 1], w[i], (1, 2, 2)) for i in reversed(range(stages)))
-        self.out = conv(3, w[0], cfg.channels, (1, 3, 3), 1, (0, 1, 1))
-        nn.init.zeros_(self.out.weight)  # start as "repeat the last known frame"
+        if self.per_frame:  # the last upsampling draws the residual (a conv with few outputs at full resolution
+            #                   is slow on the CPU; ResizeConv computes it at half resolution)
+            self.up = nn.ModuleList(ResizeConv(w[i + 1], w[i], (2, 2)) for i in reversed(range(1, stages)))
+            self.out = ResizeConv(w[1], cfg.channels, (2, 2))
+        else:
+            self.up = nn.ModuleList(ResizeConv(w[i + 1], w[i], (1, 2, 2)) for i in reversed(range(stages)))
+            self.out = conv(dims, w[0], cfg.channels, k3, 1, p1)
+        nn.init.zeros_(self.residual_conv.weight)  # start as "repeat the last known frame"
+        if cfg.warp:  # a smooth flow per frame from the 16x16 features: the motion of regions, not of pixels
+            self.flow = conv(3, w[-1], 2, (1, 3, 3), 1, (0, 1, 1))
+            nn.init.zeros_(self.flow.weight)
         self.act = nn.LeakyReLU(0.2)
+
+    @property
+    def residual_conv(self) -> nn.Module:
+        """The conv that draws the residual (its weights start at zero)."""
+        return self.out.conv if isinstance(self.out, ResizeConv) else self.out
 
     def latent_shape(self, num_frames: int) -> tuple[int, ...]:
         """Shape of one clip's latents ``[Z, T, 16, 16]`` (stochastic models)."""
@@ -268,20 +304,71 @@ class CompletionNet(nn.Module):
         assert_shape(video, [None, self.cfg.channels, None, r, r], "CompletionNet video")
         assert_shape(mask, [video.shape[0], 1, video.shape[2], r, r], "CompletionNet mask")
         labels = check_labels(labels, video.shape[0], self.condition)
-        h = self.stem(torch.cat([video * mask, mask], 1))
-        skips = []
-        for layer in self.down:
-            skips.append(h)
-            h = layer(self.act(h))
+        x = torch.cat([video * mask, mask], 1)
+        h, skips = self._encode_frames(x, mask) if self.per_frame else self._encoded(x)
         h = self.blocks(h)
         if self.embed is not None:
             h = h + self.embed(labels)[:, :, None, None, None]
         return h, skips
 
+    def _encoded(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:
+        """The stem and the down stages: (features, the input of each down stage for the decoder's skips)."""
+        h, skips = self.stem(x), []
+        for layer in self.down:
+            skips.append(h)
+            h = layer(self.act(h))
+        return h, skips
+
+    def _encode_frames(self, x: Tensor, mask: Tensor) -> tuple[Tensor, list[Tensor]]:
+        """``_encoded`` with 2D layers, frames folded into the batch, back as ``[B, F, T, h, w]``. A frame no clip of
+        the batch knows a pixel of (prediction's future) is all zeros: encoded once for all of them."""
+        b, t = x.shape[0], x.shape[2]
+        seen = (mask.amax((0, 1, 3, 4)) > 0).nonzero().squeeze(1)
+        frames = self._fold(x[:, :, seen])
+        blank = len(seen) < t
+        if blank:
+            frames = torch.cat([frames, torch.zeros_like(frames[:1])])
+
+        def unfold(y: Tensor) -> Tensor:
+            if not blank:
+                return y.view(b, t, *y.shape[1:]).transpose(1, 2)
+            full = y[-1].expand(b, t, *y.shape[1:]).clone()
+            full[:, seen] = y[:-1].view(b, len(seen), *y.shape[1:])
+            return full.transpose(1, 2)
+
+        h, skips = self._encoded(frames)
+        return unfold(h), [unfold(s) for s in skips]
+
     def _decode(self, video: Tensor, mask: Tensor, h: Tensor, skips: list[Tensor]) -> Tensor:
+        residual = self._decode_frames(h, skips, mask) if self.per_frame else self._decoded(h, skips)
+        if not self.cfg.warp:
+            return compose(video, mask, residual)
+        # in units of the features' cells (a unit output moves a pixel by one cell), upsampled to the frames
+        cell = video.shape[-1] / h.shape[-1]
+        flow = F.interpolate(self.flow(self.act(h)) * cell, size=video.shape[2:], mode="trilinear")
+        return compose(video, mask, residual, flow)
+
+    def _decoded(self, h: Tensor, skips: list[Tensor]) -> Tensor:
+        """The up stages with the encoder's skips added, and the residual layer."""
         for layer, skip in zip(self.up, reversed(skips)):
             h = layer(self.act(h)) + skip
-        return compose(video, mask, self.out(self.act(h)))
+        return self.out(self.act(h))
+
+    def _decode_frames(self, h: Tensor, skips: list[Tensor], mask: Tensor) -> Tensor:
+        """``_decoded`` with 2D layers, frames folded into the batch, back as ``[B, C, T, H, W]``. A frame every clip
+        of the batch knows whole (prediction's context) has no residual to draw: ``compose`` keeps it as given."""
+        b, t = h.shape[0], h.shape[2]
+        residual = h.new_zeros(b, t, self.cfg.channels, *mask.shape[-2:])
+        drawn = (mask.amin((0, 1, 3, 4)) < 1).nonzero().squeeze(1)
+        if len(drawn):
+            r = self._decoded(self._fold(h[:, :, drawn]), [self._fold(s[:, :, drawn]) for s in skips])
+            residual[:, drawn] = r.view(b, len(drawn), *r.shape[1:])
+        return residual.transpose(1, 2)
+
+    def _fold(self, x: Tensor) -> Tensor:
+        """``[B, C, T, H, W]`` -> ``[B * T, C, H, W]`` (channels-last on the CPU) for the per-frame 2D layers."""
+        b, c, t, h, w = x.shape
+        return channels_last(x.transpose(1, 2).reshape(b * t, c, h, w))
 
     def _with_latents(self, h: Tensor, z: Tensor) -> Tensor:
         return self.after_latent(h + self.inject(z))
@@ -307,9 +394,11 @@ class CompletionNet(nn.Module):
         prior's (mean, log-variance), each ``[B, Z, T, h, w]``). Stochastic models only."""
         assert self.cfg.stochastic, "posterior_forward needs a stochastic model"
         h, skips = self._encode(video, mask, labels)
-        e = self.real_stem(video)
+        e = self.real_stem(self._fold(video) if self.per_frame else video)
         for layer in self.real_down:
             e = layer(self.act(e))
+        if self.per_frame:
+            e = e.view(len(video), -1, *e.shape[1:]).transpose(1, 2)
         mean, logvar = self.posterior(torch.cat([h, e], 1))
         prior = self.prior(h)
         h = self._with_latents(h, mean + torch.exp(0.5 * logvar) * self._noise(video, noise))

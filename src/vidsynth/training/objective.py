@@ -161,6 +161,22 @@ def mismatched(captions: list[str], first: int = 0, stride: int = 1, count: int 
     return out
 
 
+def lr_factor(schedule: str, step: int, steps: int) -> float:
+    """The learning rate at update ``step`` (0-based) of ``steps``, as a multiple of the configured one: 1 for
+    ``constant``; for ``onecycle`` the schedule of torch's ``OneCycleLR`` with its defaults (Smith & Topin 2019: from
+    1/25 up to 1 over the first 30% of the updates, then down to 1/250,000, both halves cosine), a function of the
+    step alone so a resumed run follows it exactly. Past ``steps`` (a resumed run given more) it stays at the end."""
+    if schedule == "constant":
+        return 1.0
+    start, end, peak = 1 / 25, 1 / 25 / 1e4, max(1.0, 0.3 * steps - 1)
+    step = min(step, steps - 1)
+    if step <= peak:
+        lo, hi, t = start, 1.0, step / peak
+    else:
+        lo, hi, t = 1.0, end, (step - peak) / max(1.0, steps - 1 - peak)
+    return hi + (lo - hi) / 2 * (1 + math.cos(math.pi * t))
+
+
 class Objective:
     """Base of every family's objective: the trained network (``generator``: a GAN's generator, the VAE, the
     completion network) and its EMA copy (what is sampled and exported), the optional ``adversary``, autocast,
@@ -188,6 +204,8 @@ class Objective:
         # together
         self.adversary = (Adversary(family.discriminators(model_cfg), cfg, device, self.rng, self.adam)
                           if self.adversarial_weight() > 0 else None)
+        # the learning rates the schedule scales (from the config, so a resumed run follows the same schedule)
+        self._base_lrs = [o.param_groups[0]["lr"] for o in self.optimizers.values()]
 
     def adam(self, params, lr: float) -> torch.optim.Optimizer:
         # fused: one kernel over all parameters instead of a loop over tensors (vgan 64: both updates 10 instead of
@@ -212,6 +230,10 @@ class Objective:
     def train_step(self, next_batch, step: int) -> dict[str, float]:
         """``next_batch()`` -> a ``Batch`` on the device; returns the loss values."""
         self.step = step  # for step-dependent terms (lazy R1, a KL warm-up)
+        factor = lr_factor(self.cfg.lr_schedule, step, self.cfg.steps)
+        for optimizer, base in zip(self.optimizers.values(), self._base_lrs):
+            for group in optimizer.param_groups:
+                group["lr"] = base * factor
         stats, batch = {}, None
         for _ in range(self.adversary.cfg.n_critic if self.adversary else 0):
             batch = next_batch()
