@@ -97,7 +97,8 @@ def main():
         base.train = dataclasses.replace(base.train, batch_size=args.batch_size)
     context = base.model.context
     test_set = build_dataset(dataclasses.replace(base.data, split="test"))
-    test = torch.stack([test_set[i]["video"][:1] for i in range(args.test_size)])  # grey: the channels are equal
+    # grey (the channels are equal); cloned, so each clip's 3-channel storage is freed at once
+    test = torch.stack([test_set[i]["video"][:1].clone() for i in range(args.test_size)])
     sizes = sorted({min(1000, args.test_size), args.test_size})
     print(f"test: first {args.test_size} of {len(test_set)} test sequences, {context} -> {test.shape[2] - context} "
           f"frames at {test.shape[-1]}x{test.shape[-1]}; training budget {args.minutes:g} min per variant; "
