@@ -331,7 +331,7 @@ class CompletionNet(nn.Module):
 
         def unfold(y: Tensor) -> Tensor:
             if not blank:
-                return y.view(b, t, *y.shape[1:]).transpose(1, 2)
+                return self._unfold(y, b)
             full = y[-1].expand(b, t, *y.shape[1:]).clone()
             full[:, seen] = y[:-1].view(b, len(seen), *y.shape[1:])
             return full.transpose(1, 2)
@@ -370,6 +370,11 @@ class CompletionNet(nn.Module):
         b, c, t, h, w = x.shape
         return channels_last(x.transpose(1, 2).reshape(b * t, c, h, w))
 
+    @staticmethod
+    def _unfold(y: Tensor, batch: int) -> Tensor:
+        """``[B * T, C, H, W]`` -> ``[B, C, T, H, W]`` (a view): the inverse of ``_fold``."""
+        return y.view(batch, -1, *y.shape[1:]).transpose(1, 2)
+
     def _with_latents(self, h: Tensor, z: Tensor) -> Tensor:
         return self.after_latent(h + self.inject(z))
 
@@ -398,7 +403,7 @@ class CompletionNet(nn.Module):
         for layer in self.real_down:
             e = layer(self.act(e))
         if self.per_frame:
-            e = e.view(len(video), -1, *e.shape[1:]).transpose(1, 2)
+            e = self._unfold(e, len(video))
         mean, logvar = self.posterior(torch.cat([h, e], 1))
         prior = self.prior(h)
         h = self._with_latents(h, mean + torch.exp(0.5 * logvar) * self._noise(video, noise))
