@@ -169,7 +169,7 @@ LIMITS = {
     "channels": "[1, 4]", "z_dim": "[1, 8192]", "motion_dim": "[1, 8192]", "image_frames": "[1, 1024]",
     "text_dim": "[1, 4096]",
     "latent_channels": "[1, 1024]", "context": "[1, 1023]", "keyframe_stride": "[0, 1023]", "w_dim": "[1, 8192]",
-    "translator_channels": "[1, 8192]", "translator_blocks": "[1, 256]",
+    "translator_channels": "[1, 8192]", "translator_blocks": "[1, 256]", "warp_kernel": "[0, 63]",
     "mapping_layers": "[1, 64]", "motion_spacing": "[1, 1024]", "time_frequencies": "[0, 24]", "d_frames": "[1, 64]",
     # training
     "ema": "[0, 1)", "beta1": "[0, 1)", "beta2": "[0, 1)", "batch_size": "[1, 65536]", "accum": "[1, 65536]",

@@ -10,7 +10,8 @@ from helpers import build_models, make_objective
 from vidsynth.config import ModelConfig
 from vidsynth.errors import UserError
 from vidsynth.losses.vae import gaussian_kl
-from vidsynth.models.completion import CompletionSampler, compose, hole_mask, keyframes, task_mask, warp
+from vidsynth.models.completion import (CompletionSampler, compose, hole_mask, keyframes, task_mask, transport,
+                                        warp)
 from vidsynth.tasks import inpaint, interpolate, predict, read_clip, read_hole
 from vidsynth.training import model_config
 from vidsynth.training.completion import CompletionObjective
@@ -23,14 +24,15 @@ def tiny(resolution=32, num_frames=8, **kw) -> ModelConfig:
     return model_config("completion", **{**values, **kw})
 
 
-# the contract of the completion model holds for both translators, and with the previous frame warped
-backbones = pytest.mark.parametrize("backbone", ["temporal", "simvp", "simvp+warp"])
+# the contract of the completion model holds for both translators, and with the previous frame moved by a flow
+# or by kernels
+backbones = pytest.mark.parametrize("backbone", ["temporal", "simvp", "simvp+warp", "simvp+kernel"])
 
 
 def variant(backbone: str) -> dict:
     """The model options of a ``backbones`` case."""
-    name, *warp = backbone.split("+")
-    return {"backbone": name, "warp": bool(warp)}
+    name, *motion = backbone.split("+")
+    return {"backbone": name, "warp": bool(motion), "warp_kernel": 5 if motion == ["kernel"] else 0}
 
 
 def build_model(cfg):
@@ -73,9 +75,11 @@ def test_zero_residual_repeats_the_last_known_frame(backbone):
     torch.nn.init.zeros_(net.model.residual_conv.bias)
     if variant(backbone)["warp"]:
         torch.nn.init.zeros_(net.model.flow.weight)
+        if variant(backbone)["warp_kernel"]:  # all the weight on the zero displacement (0 to float precision)
+            net.model.flow.bias.data[[2, 7]] = 100.0
     out = predict(net, video, context=3, frames=5)
     expected = video[:, :, 2:3].expand(-1, -1, 5, -1, -1)
-    if variant(backbone)["warp"]:  # a zero flow samples every pixel at its own centre, up to float rounding
+    if variant(backbone)["warp"]:  # no motion samples every pixel at its own centre, up to float rounding
         torch.testing.assert_close(out[:, :, 3:], expected)
     else:
         assert torch.equal(out[:, :, 3:], expected)
@@ -100,8 +104,32 @@ def test_warp_moves_the_image_by_the_flow():
     video, mask = torch.rand(2, 3, 2, 9, 11), torch.zeros(2, 1, 2, 9, 11)
     mask[:, :, 0] = 1
     residual = torch.rand(2, 3, 2, 9, 11)
-    torch.testing.assert_close(compose(video, mask, residual, torch.stack([flow, flow], 2))[:, :, 1],
+    torch.testing.assert_close(compose(video, mask, residual, [None, flow], warp)[:, :, 1],
                                warp(video[:, :, 0], flow) + residual[:, :, 1])
+
+
+def test_transport_moves_the_image_by_whole_pixels_and_averages_unsure_displacements():
+    image, k = torch.rand(2, 3, 9, 11), 5
+    kernels = torch.zeros(2, 2 * k, 9, 11)
+    kernels[:, 2 + 2], kernels[:, k + 2 - 1] = 1, 1  # each pixel reads the one 2 to the right and 1 up
+    out = transport(image, kernels)
+    assert torch.equal(out[:, :, 1:, :-2], image[:, :, :-1, 2:])
+    assert torch.equal(out[:, :, 0, :-2], image[:, :, 0, 2:])  # the border repeats
+    assert torch.equal(out[:, :, 1:, -2:], image[:, :, :-1, -1:].expand(-1, -1, -1, 2))
+    unsure = torch.zeros(2, 2 * k, 9, 11)
+    unsure[:, 2], unsure[:, 3], unsure[:, k + 2] = 0.5, 0.5, 1  # half no motion, half one pixel to the right
+    torch.testing.assert_close(transport(image, unsure)[..., :-1], (image[..., :-1] + image[..., 1:]) / 2)
+    # per pixel: the left half of the image moves, the right half stays
+    mixed = torch.zeros(2, 2 * k, 9, 11)
+    mixed[:, k + 2], mixed[..., :5][:, 3], mixed[..., 5:][:, 2] = 1, 1, 1
+    out = transport(image, mixed)
+    assert torch.equal(out[..., :5], image[..., 1:6]) and torch.equal(out[..., 5:], image[..., 5:])
+
+
+def test_warp_kernel_must_be_odd_and_needs_warp():
+    for bad in ({"warp": True, "warp_kernel": 4}, {"warp": True, "warp_kernel": 1}, {"warp_kernel": 5}):
+        with pytest.raises(UserError, match="warp_kernel=.*odd size >= 3"):
+            tiny(backbone="simvp", **bad).check()
 
 
 @backbones
