@@ -380,9 +380,8 @@ class CompletionNet(nn.Module):
         else:  # in units of the features' cells (a unit output moves a pixel by one cell)
             out, move = out * (video.shape[-1] / h.shape[-1]), warp
         # upsampled to the frames' size, for the frames with a pixel to draw
-        drawn = (mask.amin((0, 1, 3, 4)) < 1).tolist()
         motion = [F.interpolate(out[:, :, t], size=video.shape[3:], mode="bilinear") if d else None
-                  for t, d in enumerate(drawn)]
+                  for t, d in enumerate(self._drawn(mask).tolist())]
         return compose(video, mask, residual, motion, move)
 
     def _decoded(self, h: Tensor, skips: list[Tensor]) -> Tensor:
@@ -396,11 +395,16 @@ class CompletionNet(nn.Module):
         of the batch knows whole (prediction's context) has no residual to draw: ``compose`` keeps it as given."""
         b, t = h.shape[0], h.shape[2]
         residual = h.new_zeros(b, t, self.cfg.channels, *mask.shape[-2:])
-        drawn = (mask.amin((0, 1, 3, 4)) < 1).nonzero().squeeze(1)
+        drawn = self._drawn(mask).nonzero().squeeze(1)
         if len(drawn):
             r = self._decoded(self._fold(h[:, :, drawn]), [self._fold(s[:, :, drawn]) for s in skips])
             residual[:, drawn] = r.view(b, len(drawn), *r.shape[1:])
         return residual.transpose(1, 2)
+
+    @staticmethod
+    def _drawn(mask: Tensor) -> Tensor:
+        """Per frame, whether any clip of the batch has a pixel to draw in it (bool ``[T]``)."""
+        return mask.amin((0, 1, 3, 4)) < 1
 
     def _fold(self, x: Tensor) -> Tensor:
         """``[B, C, T, H, W]`` -> ``[B * T, C, H, W]`` (channels-last on the CPU) for the per-frame 2D layers."""
