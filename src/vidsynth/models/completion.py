@@ -310,7 +310,8 @@ class CompletionNet(nn.Module):
             self.up = nn.ModuleList(ResizeConv(w[i + 1], w[i], (1, 2, 2)) for i in reversed(range(stages)))
             self.out = conv(dims, w[0], cfg.channels, k3, 1, p1)
         nn.init.zeros_(self.residual_conv.weight)  # start as "repeat the last known frame"
-        if cfg.warp:  # motion per frame from the 16x16 features: that of regions, not of pixels
+        if cfg.warp:  # motion per frame from the 16x16 features: that of regions, not of pixels (a flow, or the
+            #            kernels' logits: still named flow, so the runs saved before kernels load)
             k = cfg.warp_kernel
             self.flow = conv(3, w[-1], 2 * k if k else 2, (1, 3, 3), 1, (0, 1, 1))
             nn.init.zeros_(self.flow.weight)
