@@ -80,7 +80,8 @@ def main(argv=None) -> dict:
                "held_out_combinations": text_accuracy(judge, text_model.sample(len(combos), prompts=combos), combos),
                "settings": list(settings), "runs": {"text": str(text_run)}, "steps": {"text": _steps(text_run)}}
     if not args.no_baseline:
-        plain_run = trained("shapes-text", settings + ("text=", "conditional=false"), args.minutes, out / "runs")
+        plain = settings + ("text=", "conditional=false", "match=0")   # match needs captions
+        plain_run = trained("shapes-text", plain, args.minutes, out / "runs")
         results["runs"]["unconditional"], results["steps"]["unconditional"] = str(plain_run), _steps(plain_run)
         metric = f"fvd{args.clips}_16f"
         real_data = dataclasses.replace(data, split="train", holdout="")

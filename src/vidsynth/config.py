@@ -178,8 +178,8 @@ LIMITS = {
     "metric_every": "[1, 1e12]", "num_workers": "[0, 1024]", "max_loss": "[0, 1e30]", "max_loss_steps": "[1, 1e12]",
     "lr": "(0, 10]", "lr_g": "(0, 10]", "lr_d": "(0, 10]", "n_critic": "[1, 1000]", "r1_gamma": "[0, 1e6]",
     "r1_every": "[1, 1e6]", "gp_lambda": "[0, 1e6]", "clip": "[0, 1e6]", "content_l2": "[0, 1e6]",
-    "adversarial": "[0, 1e6]", "beta": "[0, 1e6]", "kl_warmup": "[0, 1e12]", "free_bits": "[0, 1e6]",
-    "val_every": "[0, 1e12]", "val_clips": "[1, 1e6]",
+    "match": "[0, 1e6]", "adversarial": "[0, 1e6]", "beta": "[0, 1e6]", "kl_warmup": "[0, 1e12]",
+    "free_bits": "[0, 1e6]", "val_every": "[0, 1e12]", "val_clips": "[1, 1e6]",
 }
 _INTERVAL = re.compile(r"([\[(])(\S+), (\S+)([\])])$")
 

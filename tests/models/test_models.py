@@ -230,6 +230,22 @@ def test_mocogan_layered_pastes_one_sprite_at_each_frames_position_over_a_static
         assert abs(x - centre[b, t, 0]) < 0.75 and abs(y - centre[b, t, 1]) < 0.75, (b, t)
 
 
+@pytest.mark.parametrize("num_classes", [0, 3])
+def test_mocogan_sprite_input_gives_the_sprite_stack_the_condition_from_the_start(num_classes):
+    """A new conditional generator's batch norms ignore the label (their embeddings start at 0); with
+    ``sprite_input`` the label also enters the sprite stack's first layer, so the sprite depends on it at once."""
+    labels, other = (torch.tensor([0, 1]), torch.tensor([2, 0])) if num_classes else (None, None)
+    for sprite_input in (False, True):
+        models = build(name="mocogan", layered=True, num_classes=num_classes, sprite_input=sprite_input)
+        g = models.generator.eval()
+        latents = g.make_latents(2, torch.Generator().manual_seed(0))
+        with torch.no_grad():
+            g.layered.sprite.convs[-1].conv.bias[-1] = 100.0   # alpha 1: the sprite's whole square shows
+            changed = not torch.allclose(g(latents, labels), g(latents, other)) if num_classes else False
+        assert changed == (sprite_input and num_classes > 0)
+        assert (g.layered.sprite_condition is not None) == changed
+
+
 def test_reflect_is_an_elastic_bounce():
     """The closed-form fold against a step-by-step simulation of a point bouncing between two walls."""
     rng = torch.Generator().manual_seed(0)

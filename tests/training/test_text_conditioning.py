@@ -23,7 +23,7 @@ from vidsynth.models.text import embed_captions
 from vidsynth.pretrained import export
 from vidsynth.training import RunConfig, model_config, train_config
 from vidsynth.training.loop import train
-from vidsynth.training.objective import mismatched
+from vidsynth.training.objective import matching, mismatched
 
 VIDSYNTH = Path(sys.executable).with_name("vidsynth")
 WORDS = "a an moves red blue circle star up left"
@@ -66,11 +66,11 @@ def test_every_family_reads_caption_embeddings(family):
         g(g.make_latents(2), torch.tensor([0, 1])) if family != "completion" else g(video, mask, torch.tensor([0, 1]))
 
 
-def tiny_run(tmp_path, family="mocogan", text="learned", steps=2):
+def tiny_run(tmp_path, family="mocogan", text="learned", steps=2, **train_options):
     cfg = RunConfig(DataConfig(name="shapes", resolution=32, num_frames=8, length=32),
                     model_config(family, **read_by(family, **SMALL), text=text),
                     train_config(family, steps=steps, batch_size=4, sample_every=steps, checkpoint_every=steps,
-                                 num_samples=2, log_every=1))
+                                 num_samples=2, log_every=1, **train_options))
     return train(cfg, outdir=tmp_path / "runs", progress=False)
 
 
@@ -187,6 +187,30 @@ def test_discriminators_score_several_captions_per_clip_at_once(family):
         assert together.shape == (2, 3), name
         for k in range(3):
             torch.testing.assert_close(d(video, labels[:, k], **context), together[:, k], rtol=1e-4, atol=1e-4)
+
+
+def test_matching_term_is_the_cross_entropy_of_picking_the_own_caption():
+    logits = torch.tensor([[2.0, 0.0, 0.0, 0.0], [0.0, 1.0, -1.0, 3.0]])
+    expected = -(torch.log_softmax(logits, 1)[:, 0]).mean()
+    torch.testing.assert_close(matching(logits), expected)
+    # the realness term (the same for all of a clip's captions) does not move it
+    torch.testing.assert_close(matching(logits + torch.tensor([[5.0], [-7.0]])), expected)
+    assert matching(torch.tensor([[9.0, 0.0, 0.0]])) < 1e-3 < matching(torch.zeros(1, 3)) - 1.0   # ln 3 = 1.099
+
+
+@pytest.mark.parametrize("family", ["mocogan", "continuous"])
+def test_matching_term_trains_both_sides_and_needs_captions(tmp_path, family):
+    run = tiny_run(tmp_path, family, steps=2, match=1.0)
+    stats = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
+    names = {k for s in stats for k in s}
+    discriminators = ("image", "video") if family == "mocogan" else ("video",)
+    for d in discriminators:
+        assert {f"D_{d}_match", f"G_{d}_match", f"D_{d}_mismatch"} <= names, names
+    assert all(s[f"G_{discriminators[0]}_match"] > 0 for s in stats if "G_" + discriminators[0] + "_match" in s)
+    cfg = RunConfig(DataConfig(name="shapes", resolution=32, num_frames=8, length=32),
+                    model_config("mocogan", **read_by("mocogan", **SMALL)), train_config("mocogan", match=1.0))
+    with pytest.raises(UserError, match="match=1 .* needs a text-conditioned model"):
+        cfg.resolved()
 
 
 def test_vae_prior_follows_the_caption():

@@ -35,6 +35,7 @@ class MocoganConfig(LatentModelConfig):
     image_d: str = "strided"        # image discriminator: strided (as the video D) | deep (see layers.py)
     sprite_motion: str = "position"  # layered: position (the sprite's centre per frame from the motion code) |
     #                                  velocity (its velocity per frame, summed from a start, reflected at the borders)
+    sprite_input: bool = False      # layered, conditional: the condition also enters the sprite stack's input
 
     def check(self) -> "MocoganConfig":
         super().check()
@@ -92,8 +93,13 @@ class LayeredFrames(nn.Module):
         w = widths(cfg.resolution, cfg.g_channels, cfg.max_channels)  # the sprite stack uses its sizes <= R/2
         self.background = UpStack(2, cfg.z_dim, cfg.channels, cfg.resolution, w, condition_of(cfg),
                                   cfg.g_spectral_norm, upsample=cfg.upsample)
-        self.sprite = UpStack(2, cfg.z_dim, cfg.channels + 1, cfg.resolution // 2, w, condition_of(cfg),
-                              cfg.g_spectral_norm, upsample=cfg.upsample)
+        # the condition as the sprite stack's input too: its first layer lays out the 4x4 map from which the outline
+        # grows, and conditional batch norm alone can only rescale that map's channels, uniformly over positions
+        # (torch's default init: a code of about the content code's scale)
+        self.sprite_condition = (condition_of(cfg).embedding(cfg.z_dim) if cfg.sprite_input and condition_of(cfg)
+                                 else None)
+        self.sprite = UpStack(2, cfg.z_dim * (1 + (self.sprite_condition is not None)), cfg.channels + 1,
+                              cfg.resolution // 2, w, condition_of(cfg), cfg.g_spectral_norm, upsample=cfg.upsample)
         self.position = init_weights(nn.Linear(cfg.z_dim + cfg.motion_dim, 2))
         self.start = init_weights(nn.Linear(cfg.z_dim, 2)) if cfg.sprite_motion == "velocity" else None
         # a conditional model's velocities also read the condition directly ("moves left": a constant push), zero
@@ -105,7 +111,8 @@ class LayeredFrames(nn.Module):
     def forward(self, content: Tensor, motion: Tensor, labels: Tensor | None = None) -> Tensor:
         b, t, r, c = motion.shape[0], motion.shape[1], self.cfg.resolution, self.cfg.channels
         background = torch.tanh(self.background(content, labels))                              # [b, c, r, r]
-        sprite = self.sprite(content, labels)
+        code = content if self.sprite_condition is None else torch.cat([content, self.sprite_condition(labels)], 1)
+        sprite = self.sprite(code, labels)
         sprite = torch.cat([torch.tanh(sprite[:, :c]), torch.sigmoid(sprite[:, c:])], 1)       # [b, c + 1, s, s]
         codes = torch.cat([content.unsqueeze(1).expand(b, t, -1), motion], 2)
         if self.start is None:

@@ -76,7 +76,7 @@ class CompletionObjective(Objective):
             if self.cfg.content_l2 > 0:  # given pixels are exact, so only the generated ones add error
                 terms["l2"] = self.cfg.content_l2 * content_l2(out, real)
             if self.adversary:
-                terms |= self.adversary.g_terms(out, y, self.adversarial_weight())
+                terms |= self.adversary.g_terms(out, y, self.adversarial_weight(), self.matched_labels(batch))
         return terms
 
     def preview(self, num_samples: int, clips) -> Tensor:

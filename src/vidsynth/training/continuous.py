@@ -64,4 +64,4 @@ class ContinuousObjective(Objective):
     def loss_terms(self, batch: Batch) -> dict[str, Tensor]:
         with self.autocast():
             _, fake, y, times = self.sparse_pair(batch)
-            return self.adversary.g_terms(fake, y, times=times)
+            return self.adversary.g_terms(fake, y, wrong=self.matched_labels(batch), times=times)

@@ -171,6 +171,9 @@ class RunConfig:
         model, train = coerce(family, "model", self.model), coerce(family, "train", self.train)
         # the sizes the data decides are filled in when training starts; checked here with the data config's
         dataclasses.replace(model, resolution=self.data.resolution, num_frames=self.data.num_frames).check()
+        if getattr(train, "match", 0) > 0 and not model.text:
+            raise UserError(f"match={train.match:g} scores clips against wrong captions: it needs a text-conditioned "
+                            "model (text=learned or text=minilm); set match=0")
         return RunConfig(self.data.check(), model, train.check(), list(self.class_names))
 
     def to_dict(self) -> dict:

@@ -43,7 +43,7 @@ class GANObjective(Objective):
         real, y = batch["video"], self.labels(batch)
         with self.autocast():
             fake = self.fake(real, y)
-            terms = self.adversary.g_terms(fake, y)
+            terms = self.adversary.g_terms(fake, y, wrong=self.matched_labels(batch))
             if self.cfg.content_l2 > 0:
                 terms["l2"] = self.cfg.content_l2 * content_l2(fake, real)
         return terms

@@ -22,6 +22,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vidsynth.config import TrainConfig
@@ -52,6 +53,7 @@ class AdversarialOptions:
     gp_lambda: float = 10.0         # wgan-gp gradient penalty weight
     clip: float = 0.01              # wgan weight clipping
     augment: str = ""               # DiffAugment policy, e.g. "color,translation,cutout" (same for every frame)
+    match: float = 0.0              # text models: weight of the contrastive caption-matching term (0 = off)
 
     def check(self):
         get_loss(self.loss)
@@ -92,6 +94,8 @@ class Adversary:
         for name, d in self.discriminators.items():
             real_logits, fake_logits = self._judge(d, [real_in, fake_in], labels, context)
             if wrong is not None:   # (the real term again: real weighs 2, each kind of fake 1, as in GAN-INT-CLS)
+                if cfg.match > 0:
+                    terms[f"D_{name}_match"] = cfg.match * matching(real_logits)
                 terms[f"D_{name}_mismatch"] = self.loss.d_loss(real_logits[:, 0], real_logits[:, 1:].flatten())
                 real_logits, fake_logits = real_logits[:, 0], fake_logits[:, 0]
             terms[f"D_{name}"] = self.loss.d_loss(real_logits, fake_logits)
@@ -102,12 +106,23 @@ class Adversary:
             terms["r1"] = cfg.r1_gamma * cfg.r1_every / 2 * sum(r1_penalty(d, real_in, y) for d in judges.values())
         return terms
 
-    def g_terms(self, fake: Tensor, y: Tensor | None, weight: float = 1.0, **context: Tensor) -> dict[str, Tensor]:
+    def g_terms(self, fake: Tensor, y: Tensor | None, weight: float = 1.0, wrong: Tensor | None = None,
+                **context: Tensor) -> dict[str, Tensor]:
         """The trained network's adversarial terms on its ``fake`` clips, each times ``weight``. The
         discriminators read the labels detached: a learned text encoder learns what helps the network draw the
-        caption, not embeddings that raise the discriminators' projection term whatever the clip shows."""
+        caption, not embeddings that raise the discriminators' projection term whatever the clip shows. With
+        ``wrong`` captions (see ``d_terms``) and ``match`` > 0, also the matching term: each fake clip should pick
+        its own caption among them."""
         fake_in, y = self.augment(fake), None if y is None else y.detach()
-        terms = {f"G_{name}": self.loss.g_loss(d(fake_in, y, **context)) for name, d in self.discriminators.items()}
+        match = wrong is not None and self.cfg.match > 0
+        labels = torch.cat([y.unsqueeze(1), wrong.detach()], 1) if match else y
+        terms = {}
+        for name, d in self.discriminators.items():
+            logits = d(fake_in, labels, **context)
+            if match:
+                terms[f"G_{name}_match"] = self.cfg.match * matching(logits)
+                logits = logits[:, 0]
+            terms[f"G_{name}"] = self.loss.g_loss(logits)
         return terms if weight == 1 else {k: weight * v for k, v in terms.items()}
 
     def after_update(self) -> None:
@@ -124,6 +139,15 @@ class Adversary:
         logits = d(torch.cat(videos), None if labels is None else torch.cat(labels),
                    **{k: torch.cat([v] * len(videos)) for k, v in context.items()})
         return logits.split(len(videos[0]))
+
+
+def matching(logits: Tensor) -> Tensor:
+    """The contrastive caption-matching loss of clips scored ``[B, 1 + K]`` with their own caption first and K
+    wrong ones: cross-entropy of picking the own caption (XMC-GAN's image-text term, Zhang et al. 2021, over hard
+    negatives instead of the batch). Only the projection terms differ between a clip's scores, so it reads
+    whether clip and caption agree and not whether the clip looks real: the discriminators learn it on real clips,
+    the network on its fakes, a signal for each attribute that does not fade as the realness term saturates."""
+    return F.cross_entropy(logits.float(), torch.zeros(len(logits), dtype=torch.long, device=logits.device))
 
 
 NEGATIVES = 3   # wrong captions per clip in the matching-aware term (one per attribute of a Shapes caption)
@@ -314,6 +338,10 @@ class Objective:
         wrong = mismatched(batch["caption"], first, self.world_size, NEGATIVES)
         embedded = embed_captions(self.generator, [c for per_clip in wrong for c in per_clip])
         return embedded.view(len(wrong), NEGATIVES, -1)
+
+    def matched_labels(self, batch: Batch) -> Tensor | None:
+        """The wrong captions' embeddings for the network's matching term (``match`` > 0), else None."""
+        return self.wrong_labels(batch) if getattr(self.cfg, "match", 0) > 0 else None
 
     def autocast(self):
         if self.autocast_dtype is None:

@@ -67,7 +67,7 @@ class VAEObjective(Objective):
             terms = {"recon": reconstruction(self.cfg.recon, recon, real),
                      "kl": kl_weight(self.cfg, self.step) * free_bits_kl(kl, self.cfg.free_bits).mean() / dims}
             if self.adversary:
-                terms |= self.adversary.g_terms(recon, y, self.adversarial_weight())
+                terms |= self.adversary.g_terms(recon, y, self.adversarial_weight(), self.matched_labels(batch))
         return terms
 
     def validation(self) -> tuple[int, int]:
